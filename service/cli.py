@@ -1,0 +1,248 @@
+"""The ``crowdguard`` command.
+
+Every setting of :class:`~service.settings.Settings` is also a flag
+(``model_dir`` -> ``--model-dir``, env ``CROWDGUARD_MODEL_DIR``); flags win over
+the environment. The settings are built once, here, and passed down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import orjson
+
+from .errors import CrowdguardError
+from .logs import setup_logging
+from .settings import Settings, load_settings
+
+__all__ = ["main", "build_parser"]
+
+
+def _settings_flags() -> argparse.ArgumentParser:
+    """A parent parser with one flag per setting (env twin: CROWDGUARD_<NAME>)."""
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("settings (each also read from CROWDGUARD_<NAME>)")
+    for name, field in Settings.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        env = "CROWDGUARD_" + name.upper()
+        help_ = f"{field.description or ''} [env {env}]".strip()
+        if field.annotation is bool:
+            group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction,
+                               default=None, help=help_)
+        else:
+            group.add_argument(flag, dest=name, default=None, metavar=name.split("_")[-1].upper(),
+                               help=help_)
+    return parent
+
+
+def _settings_from(args: argparse.Namespace) -> Settings:
+    values = {name: getattr(args, name, None) for name in Settings.model_fields}
+    if getattr(args, "model", None) is not None:
+        values["model_dir"] = args.model
+    return load_settings(**values)
+
+
+def _load_detector(settings: Settings):
+    from .detector import Detector
+
+    return Detector.load(settings.model_dir, device=settings.device,
+                         threads=settings.intra_op_threads, batch_size=settings.batch_size)
+
+
+# -- commands ------------------------------------------------------------------------
+def cmd_score(args: argparse.Namespace) -> int:
+    from .scoring import score_file
+
+    settings = _settings_from(args)
+    setup_logging(settings.log_level, settings.log_format)
+    detector = _load_detector(settings)
+    out = open(args.out, "wb") if args.out else sys.stdout.buffer  # noqa: SIM115
+    counts: dict[str, int] = {}
+    try:
+        for row in score_file(detector, args.file):
+            out.write(orjson.dumps(row.as_output()) + b"\n")
+            counts[row.verdict.verdict] = counts.get(row.verdict.verdict, 0) + 1
+    finally:
+        if args.out:
+            out.close()
+        else:
+            out.flush()
+    summary = ", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "no records"
+    print(f"scored {sum(counts.values())} records with {detector.info.label}: {summary}",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .scoring import evaluate_files
+
+    settings = _settings_from(args)
+    setup_logging(settings.log_level, settings.log_format)
+    detector = _load_detector(settings)
+    report = evaluate_files(detector, args.files, group_field=args.group_field)
+    data = orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
+    if args.out:
+        Path(args.out).write_bytes(data + b"\n")
+    sys.stdout.buffer.write(data + b"\n")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    setup_logging("INFO", "console")
+    try:
+        from .training import train_model
+    except ImportError as exc:
+        raise CrowdguardError(
+            f"training needs the train extra ({exc.name} is missing): "
+            "pip install 'crowdguard[train]'") from exc
+    meta = train_model([Path(p) for p in args.data], Path(args.out), base=args.base,
+                       epochs=args.epochs, seed=args.seed, max_length=args.max_length,
+                       batch_size=args.train_batch_size, lr=args.lr,
+                       target_fpr=args.target_fpr, version=args.version)
+    val = meta.get("validation", {})
+    print(f"model written to {args.out}: validation accuracy={val.get('accuracy')} "
+          f"auroc={val.get('auroc')} llm-verdict fpr={val.get('llm_verdict_fpr')}",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from .broker import LocalBroker
+
+    settings = _settings_from(args)
+    setup_logging(settings.log_level, settings.log_format)
+    broker = LocalBroker(settings.broker_home, port=settings.broker_port,
+                         controller_port=settings.broker_controller_port,
+                         partitions=settings.topic_partitions)
+    if args.action == "start":
+        print(f"kafka broker ready at {broker.start()} (logs: {broker.status().log_path})")
+    elif args.action == "stop":
+        broker.stop()
+        print("kafka broker stopped")
+    else:
+        st = broker.status()
+        print(orjson.dumps({"running": st.running, "pid": st.pid, "bootstrap": st.bootstrap,
+                            "home": str(st.home), "log": str(st.log_path)}).decode())
+        return 0 if st.running else 3
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .worker import run_worker
+
+    settings = _settings_from(args)
+    setup_logging(settings.log_level, settings.log_format)
+    return run_worker(settings)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .worker import SAMPLE_STREAM, run_demo
+
+    settings = _settings_from(args)
+    setup_logging(settings.log_level, settings.log_format)
+    return run_demo(settings, sample=Path(args.sample) if args.sample else SAMPLE_STREAM,
+                    fmt=args.format, exit_when_done=args.exit_when_done)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .replay import publish
+    from .worker import ensure_bootstrap
+
+    settings = _settings_from(args)
+    setup_logging(settings.log_level, settings.log_format)
+    settings, _ = ensure_bootstrap(settings)
+    res = asyncio.run(publish(args.file, args.format, bootstrap=str(settings.kafka_bootstrap),
+                              topic=settings.topic_submissions, rate=args.rate,
+                              stamp_now=args.stamp_now))
+    print(f"published {res.sent} submissions to {settings.topic_submissions}"
+          f" ({res.skipped} rows skipped, see warnings)", file=sys.stderr)
+    return 0 if res.skipped == 0 else 1
+
+
+# -- parser --------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    settings_flags = _settings_flags()
+    parser = argparse.ArgumentParser(
+        prog="crowdguard",
+        description="Detect LLM-written crowd-worker answers, offline or on a Kafka stream.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("score", parents=[settings_flags],
+                       help="score a JSONL/JSON/CSV file; JSONL verdicts on stdout")
+    p.add_argument("file", help="input file with a 'text' field (and optionally 'id')")
+    p.add_argument("--model", help="model directory (same as --model-dir)")
+    p.add_argument("--out", help="write JSONL here instead of stdout")
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("evaluate", parents=[settings_flags],
+                       help="metrics of a model on labelled files (JSON report)")
+    p.add_argument("files", nargs="+", help="files with 'text' and 'label' (human|llm)")
+    p.add_argument("--model", help="model directory (same as --model-dir)")
+    p.add_argument("--group-field", default="group", help="per-group metrics on this field")
+    p.add_argument("--out", help="also write the report to this file")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("train", help="fine-tune, export to ONNX, quantize and calibrate a model")
+    p.add_argument("--data", nargs="+", required=True, help="JSON/JSONL/CSV with text and label")
+    p.add_argument("--out", required=True, help="model directory to write")
+    p.add_argument("--base", default="all-MiniLM-L6-v2",
+                   help="base encoder: a name shipped by a PyPI package, or a local directory")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--max-length", type=int, default=256)
+    p.add_argument("--train-batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--target-fpr", type=float, default=0.01,
+                   help="false-positive rate the llm threshold is chosen for")
+    p.add_argument("--version", default="0.1.0", help="version written into the metadata")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("broker", parents=[settings_flags],
+                       help="the local Apache Kafka broker for dev, tests and the demo")
+    p.add_argument("action", choices=["start", "stop", "status"])
+    p.set_defaults(func=cmd_broker)
+
+    p = sub.add_parser("run", parents=[settings_flags],
+                       help="the stream worker (starts the local broker if no bootstrap is set)")
+    p.add_argument("--model", help="model directory (same as --model-dir)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("replay", parents=[settings_flags],
+                       help="publish a file as submissions (mturk, prolific or jsonl)")
+    p.add_argument("file")
+    p.add_argument("--format", choices=["mturk", "prolific", "jsonl"], default="jsonl")
+    p.add_argument("--rate", type=float, default=None, help="submissions per second (default: all)")
+    p.add_argument("--stamp-now", action="store_true",
+                   help="set submitted_at to the publish time (for end-to-end latency)")
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("demo", parents=[settings_flags],
+                       help="local broker + worker + sample stream with live verdict counts")
+    p.add_argument("--sample", help="file to replay (default: the bundled sample stream)")
+    p.add_argument("--format", choices=["mturk", "prolific", "jsonl"], default="jsonl")
+    p.add_argument("--exit-when-done", action="store_true",
+                   help="stop once every sample submission has a verdict (no Ctrl-C needed)")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CrowdguardError as exc:
+        print(f"crowdguard: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("crowdguard: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,10 @@
+"""Model loading and inference (tokenizer + onnxruntime on CPU or CUDA)."""
+
+from .backend import available_providers
+from .detector import Detector, TextScore
+from .model_dir import METADATA_FILE, Calibration, ModelInfo, Thresholds, load_model_info
+
+__all__ = [
+    "Detector", "TextScore", "ModelInfo", "Thresholds", "Calibration", "METADATA_FILE",
+    "load_model_info", "available_providers",
+]

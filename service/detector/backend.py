@@ -1,0 +1,92 @@
+"""onnxruntime sessions for CPU and CUDA: the only module that imports onnxruntime.
+
+:func:`create_session` fails fast with a message that says what to fix: a CUDA
+request on a machine (or wheel) without CUDA, a corrupt ONNX file, missing
+model inputs.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from ..errors import BackendError
+
+__all__ = ["Session", "create_session", "available_providers"]
+
+log = logging.getLogger(__name__)
+
+Device = Literal["cpu", "cuda"]
+
+
+def available_providers() -> list[str]:
+    import onnxruntime as ort
+
+    return list(ort.get_available_providers())
+
+
+class Session:
+    """A loaded ONNX model: ``run(feeds) -> logits`` (shape ``[batch, 2]``)."""
+
+    def __init__(self, sess: object, device: Device, path: Path) -> None:
+        self._sess = sess
+        self.device = device
+        self.path = path
+        self.input_names = [i.name for i in sess.get_inputs()]  # type: ignore[attr-defined]
+        self.output_name = sess.get_outputs()[0].name  # type: ignore[attr-defined]
+        self.providers = list(sess.get_providers())  # type: ignore[attr-defined]
+
+    def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        try:
+            (out,) = self._sess.run(  # type: ignore[attr-defined]
+                [self.output_name], {k: v for k, v in feeds.items() if k in self.input_names})
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise BackendError(f"inference failed on {self.device} ({self.path.name}): {exc}") \
+                from exc
+        return np.asarray(out, dtype=np.float32)
+
+
+def create_session(path: Path, *, device: Device = "cpu", threads: int = 1) -> Session:
+    """Open ``path`` with onnxruntime on ``device`` using ``threads`` intra-op threads."""
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:  # pragma: no cover - dependency of the package
+        raise BackendError("onnxruntime is not installed: pip install onnxruntime "
+                           "(or onnxruntime-gpu for CUDA, never both)") from exc
+    providers: list[str | tuple[str, dict]]
+    if device == "cuda":
+        have = ort.get_available_providers()
+        if "CUDAExecutionProvider" not in have:
+            raise BackendError(
+                "device=cuda asked for, but this onnxruntime has no CUDAExecutionProvider "
+                f"(available: {', '.join(have)}); install onnxruntime-gpu instead of onnxruntime, "
+                "or use --device cpu")
+        providers = [("CUDAExecutionProvider", {}), "CPUExecutionProvider"]
+    else:
+        providers = ["CPUExecutionProvider"]
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = max(1, threads)
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    try:
+        sess = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+    except Exception as exc:
+        raise BackendError(f"cannot load ONNX model {path}: {exc}") from exc
+    if device == "cuda" and "CUDAExecutionProvider" not in sess.get_providers():
+        raise BackendError(
+            "onnxruntime could not start CUDA for this model (driver, CUDA or cuDNN libraries "
+            "missing or mismatched); check `nvidia-smi` and the onnxruntime-gpu CUDA version, "
+            "or use --device cpu")
+    session = Session(sess, device, path)
+    missing = {"input_ids", "attention_mask"} - set(session.input_names)
+    if missing:
+        raise BackendError(f"{path} lacks model inputs {sorted(missing)}: not a text classifier "
+                           "exported by `crowdguard train`")
+    log.info("onnx session ready", extra={"model_file": path.name, "device": device,
+                                           "threads": threads, "providers": session.providers})
+    return session

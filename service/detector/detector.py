@@ -1,0 +1,137 @@
+"""The one inference path: text -> tokens -> onnxruntime -> calibrated ``p_llm``.
+
+Offline scoring, evaluation, calibration during training and the stream all
+call :class:`Detector`; none of them tokenizes or runs a session on its own.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from ..errors import BackendError, ModelError
+from ..text import normalize
+from .backend import Device, Session, create_session
+from .model_dir import ModelInfo, load_model_info
+
+__all__ = ["Detector", "TextScore"]
+
+Precision = Literal["int8", "fp32"]
+
+
+@dataclass(frozen=True)
+class TextScore:
+    """Score of one text: calibrated probability, raw margin, and whether it was truncated."""
+
+    p_llm: float
+    margin: float
+    tokens: int
+    truncated: bool
+
+
+class Detector:
+    """Tokenizer plus onnxruntime session of one model directory.
+
+    Thread-safe for concurrent :meth:`score` calls (onnxruntime sessions are),
+    so the stream can run it in an executor off the event loop.
+    """
+
+    def __init__(self, info: ModelInfo, tokenizer: object, session: Session, *,
+                 calibrated: bool = True, batch_size: int = 32) -> None:
+        self.info = info
+        self._tok = tokenizer
+        self.session = session
+        self.calibrated = calibrated
+        self.batch_size = batch_size
+        self._needs_type_ids = "token_type_ids" in session.input_names
+
+    # -- construction -------------------------------------------------------------
+    @classmethod
+    def load(cls, model_dir: str | Path, *, device: Device = "cpu", threads: int = 1,
+             calibrated: bool = True, precision: Precision | None = None,
+             batch_size: int = 32) -> Detector:
+        """Load a model directory; fail fast with :class:`ModelError`/:class:`BackendError`.
+
+        ``precision`` picks the ONNX file: ``int8`` (``files.cpu``) or ``fp32``
+        (``files.fp32``). By default CPU uses int8 and CUDA uses fp32 when the
+        directory has it (dynamic int8 kernels run on the CPU only).
+        """
+        info = load_model_info(model_dir)
+        if precision is None:
+            precision = "fp32" if device == "cuda" and "fp32" in info.files else "int8"
+        role = "cpu" if precision == "int8" else "fp32"
+        if role not in info.files:
+            raise ModelError(f"{info.path}: no {precision} model file (files.{role}) in metadata")
+        tokenizer = _load_tokenizer(info)
+        session = create_session(info.file(role), device=device, threads=threads)
+        return cls(info, tokenizer, session, calibrated=calibrated, batch_size=batch_size)
+
+    # -- scoring --------------------------------------------------------------------
+    def margins(self, texts: Sequence[str]) -> np.ndarray:
+        """Raw margins ``logit[llm] - logit[human]`` of ``texts`` (normalized here)."""
+        return np.array([s.margin for s in self.score(texts)], dtype=np.float64)
+
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        return np.array([s.p_llm for s in self.score(texts)], dtype=np.float64)
+
+    def score(self, texts: Sequence[str]) -> list[TextScore]:
+        """Score ``texts`` in order; batches are formed by length to limit padding."""
+        if not texts:
+            return []
+        encs = self._tok.encode_batch([normalize(t) for t in texts])  # type: ignore[attr-defined]
+        order = sorted(range(len(encs)), key=lambda i: len(encs[i].ids))
+        out: list[TextScore | None] = [None] * len(encs)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            batch = [encs[i] for i in idx]
+            logits = self.session.run(self._feeds(batch))
+            if logits.ndim != 2 or logits.shape[1] != 2:
+                raise BackendError(f"model output has shape {logits.shape}, expected [batch, 2]")
+            for i, enc, row in zip(idx, batch, logits, strict=True):
+                margin = float(row[1] - row[0])
+                out[i] = TextScore(self._calibrate(margin), margin, sum(enc.attention_mask),
+                                   bool(enc.overflowing))
+        return out  # type: ignore[return-value]
+
+    def _feeds(self, batch: list) -> dict[str, np.ndarray]:
+        width = max(len(e.ids) for e in batch)
+        ids = np.zeros((len(batch), width), dtype=np.int64)
+        mask = np.zeros((len(batch), width), dtype=np.int64)
+        for r, e in enumerate(batch):
+            ids[r, :len(e.ids)] = e.ids
+            mask[r, :len(e.attention_mask)] = e.attention_mask
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if self._needs_type_ids:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        return feeds
+
+    def _calibrate(self, margin: float) -> float:
+        if not self.calibrated:
+            return _sigmoid(margin)
+        cal = self.info.calibration
+        return _sigmoid(cal.a * margin + cal.b)
+
+
+def _sigmoid(x: float) -> float:
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+def _load_tokenizer(info: ModelInfo) -> object:
+    from tokenizers import Tokenizer
+
+    path = info.file("tokenizer")
+    try:
+        tok = Tokenizer.from_file(str(path))
+    except Exception as exc:
+        raise ModelError(f"cannot load tokenizer {path}: {exc}") from exc
+    tok.enable_truncation(max_length=info.max_length)
+    tok.no_padding()
+    return tok

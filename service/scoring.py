@@ -1,0 +1,129 @@
+"""Offline scoring and evaluation of files, on the same path as the stream.
+
+``score_file`` yields one output row per input record, in input order: a
+record that cannot be read or has no usable text still gets a row, with
+``verdict: uncertain`` and the reason, so nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .detector import Detector
+from .errors import InputError
+from .evaluation import summarize
+from .records import Record, parse_label, read_records
+from .verdict import Verdict, decide
+
+__all__ = ["ScoredRow", "score_records", "score_file", "evaluate_files"]
+
+log = logging.getLogger(__name__)
+
+#: Fields an input record may carry its text in, first match wins.
+TEXT_FIELDS = ("text", "summary", "answer")
+ID_FIELDS = ("id", "submission_id")
+
+
+@dataclass(frozen=True)
+class ScoredRow:
+    record: Record
+    verdict: Verdict
+
+    def as_output(self) -> dict[str, Any]:
+        rid = next((self.record.fields[k] for k in ID_FIELDS if k in self.record.fields), None)
+        return {
+            "id": rid,
+            "p_llm": None if self.verdict.p_llm is None else round(self.verdict.p_llm, 6),
+            "verdict": self.verdict.verdict,
+            "reasons": list(self.verdict.reasons),
+        }
+
+
+def _text_of(rec: Record) -> tuple[str | None, str | None]:
+    """The record's text, or why it has none."""
+    if rec.error is not None:
+        return None, f"unreadable record ({rec.error})"
+    for key in TEXT_FIELDS:
+        if key in rec.fields:
+            value = rec.fields[key]
+            if not isinstance(value, str):
+                return None, f"field {key!r} is {type(value).__name__}, not a string"
+            return value, None
+    return None, "missing field 'text'"
+
+
+def score_records(detector: Detector, records: Iterable[Record], *,
+                  chunk: int = 256) -> Iterator[ScoredRow]:
+    """Score records in chunks (bounded memory), yielding rows in input order."""
+    buf: list[Record] = []
+    for rec in records:
+        buf.append(rec)
+        if len(buf) >= chunk:
+            yield from _score_chunk(detector, buf)
+            buf = []
+    if buf:
+        yield from _score_chunk(detector, buf)
+
+
+def _score_chunk(detector: Detector, recs: list[Record]) -> Iterator[ScoredRow]:
+    texts: list[str] = []
+    slots: list[int] = []
+    problems: dict[int, str] = {}
+    for i, rec in enumerate(recs):
+        text, problem = _text_of(rec)
+        if problem is not None:
+            problems[i] = problem
+            log.warning("record not scored", extra={"where": rec.where, "reason": problem})
+        elif text is not None and text.strip():
+            texts.append(text)
+            slots.append(i)
+    scores = dict(zip(slots, detector.score(texts), strict=True))
+    for i, rec in enumerate(recs):
+        if i in problems:
+            yield ScoredRow(rec, Verdict("uncertain", None, (problems[i],)))
+        else:
+            text, _ = _text_of(rec)
+            yield ScoredRow(rec, decide(text or "", scores.get(i), detector.info))
+
+
+def score_file(detector: Detector, path: str | Path) -> Iterator[ScoredRow]:
+    return score_records(detector, read_records(path))
+
+
+def evaluate_files(detector: Detector, paths: Iterable[str | Path], *,
+                   group_field: str = "group") -> dict[str, Any]:
+    """Metrics per file and per ``group_field`` value (also ``data_type`` if present)."""
+    report: dict[str, Any] = {"model": detector.info.label, "files": {}}
+    for path in paths:
+        rows = list(score_file(detector, path))
+        y: list[int] = []
+        p: list[float] = []
+        v: list[str] = []
+        groups: dict[str, list[int]] = defaultdict(list)
+        for row in rows:
+            rec = row.record
+            text, problem = _text_of(rec)
+            if problem is not None or not (text or "").strip():
+                raise InputError(problem or "empty text", source=rec.source, line=rec.line,
+                                 reason="unscorable")
+            label = rec.fields.get("label", rec.fields.get("labels"))
+            y.append(parse_label(label, source=rec.source, line=rec.line))
+            p.append(row.verdict.p_llm if row.verdict.p_llm is not None else 0.5)
+            v.append(row.verdict.verdict)
+            g = rec.fields.get(group_field)
+            if g is not None:
+                groups[str(g)].append(len(y) - 1)
+        ya, pa, va = np.array(y), np.array(p), np.array(v)
+        entry: dict[str, Any] = {"all": summarize(ya, pa, va)}
+        if groups:
+            entry["groups"] = {g: summarize(ya[ix], pa[ix], va[ix])
+                               for g, ix in sorted(groups.items())}
+        report["files"][str(path)] = entry
+    return report

@@ -1,0 +1,67 @@
+"""From a calibrated text score (and, where present, behaviour) to a verdict with reasons.
+
+Pure logic: no I/O, no model. The verdict is ``llm``, ``human`` or
+``uncertain``; every verdict carries the reasons that drove it. The model's
+thresholds were chosen on held-out data for a target false-positive rate, so
+``llm`` is only said when the text score clears that bar; texts the model was
+not built for (too short, not English prose) are ``uncertain``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from .detector.model_dir import ModelInfo
+from .detector.detector import TextScore
+from .text import english_score, normalize, word_count
+
+__all__ = ["Verdict", "VerdictLabel", "decide", "VERDICTS"]
+
+VerdictLabel = Literal["llm", "human", "uncertain"]
+VERDICTS: tuple[VerdictLabel, ...] = ("llm", "human", "uncertain")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    verdict: VerdictLabel
+    p_llm: float | None
+    reasons: tuple[str, ...]
+
+
+def abstain_reason(text: str, info: ModelInfo) -> str | None:
+    """Why the model should not judge ``text`` at all, or ``None``."""
+    clean = normalize(text)
+    if not clean:
+        return "empty text"
+    words = word_count(clean)
+    if words < info.min_words:
+        return f"too short to judge: {words} words < {info.min_words}"
+    share = english_score(clean)
+    if share < info.min_english:
+        return (f"not English prose: function-word share {share:.2f} < {info.min_english:.2f}")
+    return None
+
+
+def decide(text: str, score: TextScore | None, info: ModelInfo) -> Verdict:
+    """Verdict for one text given its score (``None`` when it could not be scored)."""
+    reasons: list[str] = []
+    abstain = abstain_reason(text, info)
+    if score is None:
+        return Verdict("uncertain", None, (abstain or "not scored",))
+    p = score.p_llm
+    thr = info.thresholds
+    if score.truncated:
+        reasons.append(f"scored the first {score.tokens} tokens of a longer text")
+    if abstain is not None:
+        return Verdict("uncertain", p, (abstain, f"text score {p:.2f} not used", *reasons))
+    if p >= thr.llm:
+        label: VerdictLabel = "llm"
+        reasons.insert(0, f"text score {p:.2f} >= llm threshold {thr.llm:.2f}")
+    elif p <= thr.human:
+        label = "human"
+        reasons.insert(0, f"text score {p:.2f} <= human threshold {thr.human:.2f}")
+    else:
+        label = "uncertain"
+        reasons.insert(0, f"text score {p:.2f} between thresholds {thr.human:.2f} and {thr.llm:.2f}")
+    return Verdict(label, p, tuple(reasons))
