@@ -150,6 +150,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     import asyncio
 
+    from .kafka import client_kwargs
     from .replay import publish
     from .worker import ensure_bootstrap
 
@@ -158,7 +159,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     settings, _ = ensure_bootstrap(settings)
     res = asyncio.run(publish(args.file, args.format, bootstrap=str(settings.kafka_bootstrap),
                               topic=settings.topic_submissions, rate=args.rate,
-                              stamp_now=args.stamp_now))
+                              stamp_now=args.stamp_now, client_kwargs=client_kwargs(settings)))
     print(f"published {res.sent} submissions to {settings.topic_submissions}"
           f" ({res.skipped} rows skipped, see warnings)", file=sys.stderr)
     return 0 if res.skipped == 0 else 1

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     topic_dead_letter: str = "crowdguard.dead-letter"
     topic_worker_rates: str = "crowdguard.worker-rates"
     topic_partitions: int = Field(4, ge=1, description="Partitions of topics crowdguard creates.")
+    topic_replication_factor: int = Field(1, ge=1, description="Replication of topics it creates.")
+    create_topics: bool = Field(True, description="Create missing topics at start-up.")
     consumer_group: str = "crowdguard"
 
     # --- batching and inference -------------------------------------------------
@@ -75,6 +77,8 @@ class Settings(BaseSettings):
     # --- web and ops ----------------------------------------------------------------
     web_host: str = "127.0.0.1"
     web_port: int = Field(6066, ge=0, le=65535)
+    web_advertised_host: str | None = Field(
+        None, description="Host other replicas use to reach this one (pod IP); default web_host.")
     data_dir: Path = Field(Path(".cache") / "faust", description="Faust local state (table cache).")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "console"

@@ -22,20 +22,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any
 
 import faust
+import orjson
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from .detector import Detector, TextScore
 from .errors import InputError
+from .kafka import ssl_context
 from .metrics import Metrics
-from .rates import PrevalenceTracker, WorkerState, crossing
-from .schema import DeadLetter, Flag, Submission, dumps, now_iso, parse_submission
+from .rates import PrevalenceTracker, ThresholdTracker, WorkerState
+from .schema import DeadLetter, Flag, Submission, dumps, now_iso, parse_submission, parse_time
 from .settings import Settings
 from .signals import compute_signals, fuse
 from .verdict import decide
@@ -49,16 +50,9 @@ _SEND_RETRY_S = (0.5, 1, 2, 5)
 
 
 def _credentials(settings: Settings) -> Any:
-    proto = settings.kafka_security_protocol
-    ctx = None
-    if proto in ("SSL", "SASL_SSL"):
-        ctx = ssl.create_default_context(
-            cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None)
-        if settings.kafka_ssl_certfile:
-            ctx.load_cert_chain(str(settings.kafka_ssl_certfile),
-                                str(settings.kafka_ssl_keyfile) if settings.kafka_ssl_keyfile
-                                else None)
-    if proto.startswith("SASL"):
+    """faust credentials for the configured security protocol (None for PLAINTEXT)."""
+    ctx = ssl_context(settings)
+    if settings.kafka_security_protocol.startswith("SASL"):
         password = settings.kafka_sasl_password.get_secret_value() \
             if settings.kafka_sasl_password else None
         return faust.SASLCredentials(username=settings.kafka_sasl_username, password=password,
@@ -77,13 +71,14 @@ class Pipeline:
         self.detector = detector
         self.metrics = metrics
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+        self.last_inference_s = 0.0
 
     async def score(self, subs: list[Submission]) -> list[TextScore]:
         loop = asyncio.get_running_loop()
         t0 = time.perf_counter()
         scores = await loop.run_in_executor(self.executor, self.detector.score,
                                             [s.text for s in subs])
-        self.metrics.observe_inference(time.perf_counter() - t0)
+        self.last_inference_s = time.perf_counter() - t0
         return scores
 
     def flag(self, sub: Submission, score: TextScore) -> Flag:
@@ -113,7 +108,7 @@ def build_app(settings: Settings, detector: Detector, metrics: Metrics) -> faust
         store="memory://",
         datadir=str(settings.data_dir),
         topic_partitions=settings.topic_partitions,
-        topic_replication_factor=1,
+        topic_replication_factor=settings.topic_replication_factor,
         consumer_auto_offset_reset="earliest",
         stream_ack_exceptions=False,
         stream_ack_cancelled_tasks=False,
@@ -124,7 +119,7 @@ def build_app(settings: Settings, detector: Detector, metrics: Metrics) -> faust
         web_enabled=True,
         web_port=settings.web_port,
         web_bind=settings.web_host,
-        web_host=settings.web_host,
+        web_host=settings.web_advertised_host or settings.web_host,
         web_stats_enabled=False,
         web_graph_enabled=False,
         web_tables_enabled=False,
@@ -141,10 +136,11 @@ def build_app(settings: Settings, detector: Detector, metrics: Metrics) -> faust
     dead = app.topic(settings.topic_dead_letter, partitions=settings.topic_partitions, **raw)
     rates_out = app.topic(settings.topic_worker_rates, partitions=settings.topic_partitions,
                           **raw)
+    # keys and values are bytes (the app's raw serializer): worker_id and orjson state
     workers = app.Table("worker-state", default=None, partitions=settings.topic_partitions,
-                        key_type=str, value_type=bytes, value_serializer="json",
-                        key_serializer="raw")
-    prevalence = PrevalenceTracker()
+                        key_type=bytes, value_type=bytes)
+    prevalence = PrevalenceTracker(window_s=settings.rate_window_s, step_s=settings.rate_step_s)
+    tracker = ThresholdTracker(settings.rate_threshold, settings.rate_min_submissions)
     ready = {"assigned": False}
 
     async def publish(topic: faust.TopicT, items: list[tuple[bytes, bytes]]) -> None:
@@ -176,6 +172,7 @@ def build_app(settings: Settings, detector: Detector, metrics: Metrics) -> faust
 
     async def score_batch(events: list[faust.EventT]) -> None:
         t0 = time.perf_counter()
+        pipe.last_inference_s = 0.0
         letters: list[tuple[bytes, bytes]] = []
         good: list[tuple[faust.EventT, Submission]] = []
         for ev in events:
@@ -209,13 +206,13 @@ def build_app(settings: Settings, detector: Detector, metrics: Metrics) -> faust
                     letters.append(dead_letter(exc, ev))
                     continue
                 out.append((sub.submission_id.encode(), flag.to_bytes()))
-                metrics.scored(flag.verdict, flag.task_id)
+                metrics.scored(flag.verdict, flag.task_id, flag.p_llm)
                 if sub.submitted_at is not None:
                     metrics.end_to_end((datetime.now(timezone.utc)
                                         - sub.submitted_at).total_seconds())
         await publish(flags, out)
         await publish(dead, letters)
-        metrics.observe_batch(len(events), time.perf_counter() - t0)
+        metrics.observe_batch(len(events), pipe.last_inference_s, time.perf_counter() - t0)
 
     @app.agent(submissions, concurrency=1)
     async def score_agent(stream: faust.StreamT) -> None:
@@ -245,29 +242,37 @@ def build_app(settings: Settings, detector: Detector, metrics: Metrics) -> faust
 
     async def update_worker(flag: Flag) -> None:
         now = time.time()
-        raw_state = workers[flag.worker_id]
-        state = WorkerState.from_dict(raw_state) if raw_state else WorkerState(flag.worker_id)
-        if state.has_seen(flag.submission_id):
-            return  # a replayed flag: already counted
-        was_flagged = state.flagged
-        state.add(now, flag.verdict, p_llm=flag.p_llm, submission_id=flag.submission_id)
-        stats = state.stats(now, settings.rate_window_s, settings.rate_step_s)
-        change = crossing(was_flagged, stats, settings.rate_threshold,
-                          settings.rate_min_submissions)
+        raw_state = workers.get(flag.worker_id.encode())
+        state = (WorkerState.from_dict(orjson.loads(raw_state), window_s=settings.rate_window_s,
+                                       step_s=settings.rate_step_s) if raw_state
+                 else WorkerState(flag.worker_id, window_s=settings.rate_window_s,
+                                  step_s=settings.rate_step_s))
+        if any(r[0] == flag.submission_id for r in state.recent):
+            return  # a replayed flag (at-least-once): already counted
+        ts = now
+        if flag.submitted_at:
+            try:
+                ts = min(now, parse_time(flag.submitted_at).timestamp())
+            except ValueError:
+                pass
+        state.add(ts, flag.verdict, submission_id=flag.submission_id, p_llm=flag.p_llm)
+        stats = state.stats(now)
+        change = tracker.update(state, stats)
         if change is not None:
-            state.flagged = change == "crossed_up"
             await publish(rates_out, [(flag.worker_id.encode(), dumps(
                 {"event": change, **stats.to_dict(), "threshold": settings.rate_threshold,
-                 "at": now_iso()}))])
-        workers[flag.worker_id] = state.to_dict()
+                 "min_submissions": settings.rate_min_submissions, "at": now_iso()}))])
+            log.info("worker rate event", extra={"worker_id": flag.worker_id, "event": change,
+                                                  "rate": round(stats.rate, 3), "n": stats.n})
+        workers[flag.worker_id.encode()] = dumps(state.to_dict())
         metrics.update_worker(stats, state.flagged)
-        prevalence.add(flag.task_id, flag.verdict, flag.p_llm)
+        prevalence.add(flag.task_id, flag.verdict, flag.p_llm, ts)
 
     @app.timer(interval=5.0)
     async def refresh_gauges() -> None:
         val = detector.info.validation
-        metrics.set_prevalence(prevalence.estimates(val.get("llm_verdict_tpr"),
-                                                    val.get("llm_verdict_fpr")))
+        metrics.set_prevalence(**prevalence.estimates(
+            val.get("llm_verdict_tpr"), val.get("llm_verdict_fpr"), now=time.time()))
         consumer = app.consumer
         for tp in consumer.assignment():
             if tp.topic != settings.topic_submissions:
@@ -280,10 +285,14 @@ def build_app(settings: Settings, detector: Detector, metrics: Metrics) -> faust
     @app.on_partitions_assigned.connect
     async def on_assigned(app_: faust.App, assigned: Any, **_: Any) -> None:  # noqa: ARG001
         ready["assigned"] = True
+        metrics.forget_partitions(tp.partition for tp in assigned
+                                  if tp.topic == settings.topic_submissions)
 
     @app.page("/metrics")
     async def metrics_view(web: Any, request: Any) -> Any:  # noqa: ARG001
-        return web.bytes(metrics.render(), content_type=CONTENT_TYPE_LATEST)
+        # aiohttp refuses a charset inside content_type; the exposition format is UTF-8 anyway
+        return web.bytes(metrics.render(), content_type=CONTENT_TYPE_LATEST.split(";")[0]
+                         + "; version=0.0.4")
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:  # noqa: ARG001
@@ -299,22 +308,26 @@ def build_app(settings: Settings, detector: Detector, metrics: Metrics) -> faust
     @app.page("/workers/{worker_id}")
     @app.table_route(table=workers, match_info="worker_id")
     async def worker_view(web: Any, request: Any, worker_id: str) -> Any:  # noqa: ARG001
-        raw_state = workers.get(worker_id)
+        raw_state = workers.get(worker_id.encode())
         if not raw_state:
             return web.json({"worker_id": worker_id, "error": "unknown worker"}, status=404)
-        state = WorkerState.from_dict(raw_state)
-        stats = state.stats(time.time(), settings.rate_window_s, settings.rate_step_s)
-        return web.json({**stats.to_dict(), "flagged": state.flagged,
-                         "recent": state.recent_dicts()})
+        state = WorkerState.from_dict(orjson.loads(raw_state), window_s=settings.rate_window_s,
+                                      step_s=settings.rate_step_s)
+        stats = state.stats(time.time())
+        recent = [{"submission_id": sid, "verdict": v, "p_llm": p, "at": ts}
+                  for sid, v, p, ts in state.recent]
+        return web.json({**stats.to_dict(), "flagged": state.flagged, "recent": recent})
 
     @app.page("/tasks/{task_id}/prevalence")
     async def task_view(web: Any, request: Any, task_id: str) -> Any:  # noqa: ARG001
         val = detector.info.validation
-        est = prevalence.task_estimates(task_id, val.get("llm_verdict_tpr"),
-                                        val.get("llm_verdict_fpr"))
+        est = prevalence.estimates(val.get("llm_verdict_tpr"), val.get("llm_verdict_fpr"),
+                                   now=time.time())["tasks"].get(task_id)
         if est is None:
-            return web.json({"task_id": task_id, "error": "unknown task"}, status=404)
-        return web.json(est)
+            return web.json({"task_id": task_id, "error": "unknown task on this replica"},
+                            status=404)
+        return web.json({"task_id": task_id, "model": detector.info.label,
+                         **{m: e.to_dict() for m, e in est.items()}})
 
     app.crowdguard = {"pipeline": pipe, "workers": workers, "agents": (score_agent, rates_agent)}
     return app

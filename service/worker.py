@@ -25,6 +25,7 @@ from pathlib import Path
 import orjson
 
 from .errors import BrokerError, CrowdguardError
+from .kafka import client_kwargs, ensure_topics
 from .settings import Settings
 
 __all__ = ["run_worker", "run_demo", "ensure_bootstrap", "SAMPLE_STREAM"]
@@ -66,7 +67,10 @@ def run_worker(settings: Settings) -> int:
     detector = Detector.load(settings.model_dir, device=settings.device,
                              threads=settings.intra_op_threads, batch_size=settings.batch_size)
     settings, started = ensure_bootstrap(settings)
-    metrics = Metrics(max_worker_series=settings.max_worker_series)
+    if settings.create_topics:
+        asyncio.run(ensure_topics(settings, settings.topic_replication_factor))
+    metrics = Metrics(max_worker_series=settings.max_worker_series,
+                      min_n=settings.rate_min_submissions)
     metrics.set_model(detector.info.label, settings.device, ready=True)
     app = build_app(settings, detector, metrics)
     log.info("worker starting", extra={"settings": settings.masked()})
@@ -104,7 +108,8 @@ async def _follow_flags(settings: Settings, expected: int, stop: asyncio.Event,
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(settings.topic_flags, bootstrap_servers=settings.kafka_bootstrap,
-                                auto_offset_reset="latest", enable_auto_commit=False)
+                                auto_offset_reset="latest", enable_auto_commit=False,
+                                **client_kwargs(settings))
     await consumer.start()
     counts: Counter = Counter()
     seen: set[str] = set()
@@ -160,7 +165,8 @@ def run_demo(settings: Settings, *, sample: Path = SAMPLE_STREAM, fmt: str = "js
                                                          exit_when_done))
             await asyncio.sleep(1.0)
             res = await publish(sample, fmt, bootstrap=str(settings.kafka_bootstrap),
-                                topic=settings.topic_submissions, rate=20.0, stamp_now=True)
+                                topic=settings.topic_submissions, rate=20.0, stamp_now=True,
+                                client_kwargs=client_kwargs(settings))
             print(f"\rreplayed {res.sent} submissions from {sample.name}"
                   f"{f' ({res.skipped} rows skipped)' if res.skipped else ''}; "
                   "press Ctrl-C to stop", file=sys.stderr)

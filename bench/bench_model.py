@@ -1,0 +1,123 @@
+"""Model-only throughput on this machine's CPUs, in one run:
+
+* onnxruntime int8 (the shipped CPU model) and fp32 (the GPU-path file), through
+  crowdguard's own inference path (``Detector.score``);
+* torch fp32 of the same architecture (all-MiniLM-L6-v2 + classification head);
+* torch fp32 of a bert-base-sized encoder (the study's e5-base size; random
+  weights: throughput does not depend on the values).
+
+Usage: python bench/bench_model.py [--model DIR] [--data FILE] [--n 512] [--batch 32]
+       [--threads N] [--out bench/results/model.json]
+Texts come from ``--data`` (any JSON/JSONL/CSV with ``text``), default the
+bundled sample stream, cycled to ``--n`` texts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from itertools import cycle, islice
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from service.detector import Detector  # noqa: E402
+from service.records import read_records  # noqa: E402
+from service.settings import DEFAULT_MODEL_DIR, cpu_count  # noqa: E402
+from service.text import normalize  # noqa: E402
+from service.worker import SAMPLE_STREAM  # noqa: E402
+
+
+def load_texts(path: Path, n: int) -> list[str]:
+    texts = [r.fields["text"] for r in read_records(path)
+             if r.error is None and isinstance(r.fields.get("text"), str)]
+    return list(islice(cycle(texts), n))
+
+
+def time_it(fn, texts: list[str], batch: int) -> float:
+    fn(texts[:batch])  # warm-up
+    t0 = time.perf_counter()
+    for i in range(0, len(texts), batch):
+        fn(texts[i:i + batch])
+    return len(texts) / (time.perf_counter() - t0)
+
+
+def onnx_rate(model: Path, precision: str, texts, batch, threads) -> float:
+    det = Detector.load(model, precision=precision, threads=threads, batch_size=batch)
+    return time_it(det.score, texts, batch)
+
+
+def torch_rate(config_or_dir, texts, batch, threads, max_length) -> float:
+    import torch
+    from tokenizers import Tokenizer
+    from transformers import AutoModelForSequenceClassification, BertConfig
+
+    torch.set_num_threads(threads)
+    if isinstance(config_or_dir, BertConfig):
+        model = AutoModelForSequenceClassification.from_config(config_or_dir)
+    else:
+        model = AutoModelForSequenceClassification.from_pretrained(config_or_dir, num_labels=2)
+    model.eval()
+    tok = Tokenizer.from_file(str(Path(DEFAULT_MODEL_DIR) / "tokenizer.json"))
+    tok.enable_truncation(max_length=max_length)
+    tok.enable_padding()
+
+    def run(chunk):
+        encs = tok.encode_batch([normalize(t) for t in chunk])
+        ids = torch.tensor([e.ids for e in encs])
+        mask = torch.tensor([e.attention_mask for e in encs])
+        with torch.inference_mode():
+            return model(input_ids=ids, attention_mask=mask).logits
+
+    return time_it(run, texts, batch)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
+    ap.add_argument("--data", type=Path, default=SAMPLE_STREAM)
+    ap.add_argument("--n", type=int, default=512)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=cpu_count())
+    ap.add_argument("--skip-torch", action="store_true")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "model.json")
+    args = ap.parse_args()
+    texts = load_texts(args.data, args.n)
+    max_length = Detector.load(args.model).info.max_length
+    res: dict[str, float] = {}
+    res["onnx_int8"] = onnx_rate(args.model, "int8", texts, args.batch, args.threads)
+    print(f"onnxruntime int8: {res['onnx_int8']:.1f} docs/s", file=sys.stderr)
+    if (args.model / "model.onnx").exists():
+        res["onnx_fp32"] = onnx_rate(args.model, "fp32", texts, args.batch, args.threads)
+        print(f"onnxruntime fp32: {res['onnx_fp32']:.1f} docs/s", file=sys.stderr)
+    if not args.skip_torch:
+        from transformers import BertConfig
+
+        from service.training.train import resolve_base
+
+        res["torch_fp32_minilm"] = torch_rate(str(resolve_base("all-MiniLM-L6-v2").path), texts,
+                                              args.batch, args.threads, max_length)
+        print(f"torch fp32 MiniLM-L6: {res['torch_fp32_minilm']:.1f} docs/s", file=sys.stderr)
+        bert_base = BertConfig(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                               intermediate_size=3072, num_labels=2)
+        res["torch_fp32_bert_base"] = torch_rate(bert_base, texts[: max(args.batch * 4, 64)],
+                                                 args.batch, args.threads, max_length)
+        print(f"torch fp32 bert-base-sized: {res['torch_fp32_bert_base']:.1f} docs/s",
+              file=sys.stderr)
+    report = {"docs_per_s": {k: round(v, 1) for k, v in res.items()}, "batch": args.batch,
+              "threads": args.threads, "n_texts": len(texts), "max_length": max_length,
+              "data": args.data.name, "model": str(args.model.relative_to(ROOT))
+              if args.model.is_relative_to(ROOT) else str(args.model),
+              "cpu": platform.processor() or platform.machine(), "python": platform.python_version()}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

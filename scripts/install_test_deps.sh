@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# System packages the tests need: Java (Kafka), Maven (fetches the Kafka jars),
+# Prometheus with promtool (metric and alert tests), Go (builds helm).
+set -euo pipefail
+need=()
+command -v java >/dev/null || need+=(default-jre-headless)
+command -v mvn >/dev/null || need+=(maven)
+command -v promtool >/dev/null || need+=(prometheus)
+command -v go >/dev/null || [ -x /usr/local/go/bin/go ] || need+=(golang-go)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing system packages: ${need[*]}" >&2
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # the Debian package starts a system Prometheus; the tests run their own
+  if command -v systemctl >/dev/null && systemctl is-active --quiet prometheus 2>/dev/null; then
+    $SUDO systemctl stop prometheus || true
+  fi
+  pkill -x prometheus 2>/dev/null || true
+fi

@@ -1,0 +1,265 @@
+"""Detection metrics, calibration and threshold choice, in plain numpy.
+
+Shared by training (validation figures, Platt calibration, thresholds) and the
+``evaluate`` command, so both report the same numbers the same way.
+
+Conventions: ``y`` holds 1 for LLM-written and 0 for human texts; ``p`` is the
+(calibrated) probability that a text is LLM-written; the LLM class is the
+positive class. Metrics that need both classes return ``None`` when one is
+missing instead of raising.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "auroc",
+    "accuracy",
+    "f1",
+    "tpr_at_fpr",
+    "expected_calibration_error",
+    "fit_platt",
+    "platt_probability",
+    "choose_thresholds",
+    "verdicts_for",
+    "summarize",
+]
+
+log = logging.getLogger(__name__)
+
+ArrayLike = Sequence[float] | np.ndarray
+
+
+def _arrays(y: ArrayLike, p: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    ya = np.asarray(y, dtype=np.int64).ravel()
+    pa = np.asarray(p, dtype=np.float64).ravel()
+    if ya.shape != pa.shape:
+        raise ValueError(f"y and p differ in length ({ya.size} vs {pa.size})")
+    if ya.size and not np.isin(ya, (0, 1)).all():
+        raise ValueError("y must hold only 0 (human) and 1 (llm)")
+    return ya, pa
+
+
+def _both_classes(y: np.ndarray) -> bool:
+    return bool(y.size) and 0 < int(y.sum()) < y.size
+
+
+def auroc(y: ArrayLike, p: ArrayLike) -> float | None:
+    """Area under the ROC curve (Mann-Whitney U, ties count one half); ``None`` if one class."""
+    ya, pa = _arrays(y, p)
+    if not _both_classes(ya):
+        return None
+    order = np.argsort(pa, kind="mergesort")
+    sorted_p = pa[order]
+    ranks = np.empty(pa.size, dtype=np.float64)
+    # average ranks (1-based) over runs of tied scores
+    _, first, counts = np.unique(sorted_p, return_index=True, return_counts=True)
+    avg = first + (counts + 1) / 2.0
+    ranks[order] = np.repeat(avg, counts)
+    n_pos = int(ya.sum())
+    n_neg = ya.size - n_pos
+    u = ranks[ya == 1].sum() - n_pos * (n_pos + 1) / 2.0
+    return float(u / (n_pos * n_neg))
+
+
+def accuracy(y: ArrayLike, p: ArrayLike, threshold: float = 0.5) -> float | None:
+    """Share of texts classified correctly with ``p >= threshold`` meaning LLM; ``None`` if empty."""
+    ya, pa = _arrays(y, p)
+    if not ya.size:
+        return None
+    return float(np.mean((pa >= threshold).astype(np.int64) == ya))
+
+
+def f1(y: ArrayLike, p: ArrayLike, threshold: float = 0.5) -> float | None:
+    """F1 of the LLM class with ``p >= threshold`` meaning LLM; ``None`` without LLM texts."""
+    ya, pa = _arrays(y, p)
+    if not ya.size or not ya.sum():
+        return None
+    pred = pa >= threshold
+    tp = float(np.sum(pred & (ya == 1)))
+    fp = float(np.sum(pred & (ya == 0)))
+    fn = float(np.sum(~pred & (ya == 1)))
+    return 2 * tp / (2 * tp + fp + fn)
+
+
+def tpr_at_fpr(y: ArrayLike, p: ArrayLike, fpr: float) -> float | None:
+    """Highest TPR of any threshold ``p >= t`` whose FPR is at most ``fpr``; ``None`` if one class."""
+    ya, pa = _arrays(y, p)
+    if not _both_classes(ya):
+        return None
+    human = np.sort(pa[ya == 0])[::-1]  # descending
+    llm = pa[ya == 1]
+    allowed = int(np.floor(fpr * human.size + 1e-9))  # human texts that may score >= t
+    if allowed >= human.size:
+        return 1.0
+    # t must be strictly above the (allowed+1)-th highest human score
+    bound = human[allowed]
+    return float(np.mean(llm > bound))
+
+
+def expected_calibration_error(y: ArrayLike, p: ArrayLike, bins: int = 10) -> float | None:
+    """ECE over ``bins`` equal-width bins of ``p`` (weighted |mean p - share LLM|); ``None`` if empty."""
+    ya, pa = _arrays(y, p)
+    if not ya.size:
+        return None
+    idx = np.clip((pa * bins).astype(np.int64), 0, bins - 1)
+    total = 0.0
+    for b in range(bins):
+        mask = idx == b
+        if mask.any():
+            total += mask.sum() * abs(pa[mask].mean() - ya[mask].mean())
+    return float(total / ya.size)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def platt_probability(z: ArrayLike, a: float, b: float) -> np.ndarray:
+    """Calibrated probability ``sigmoid(a * z + b)`` of a raw margin ``z``."""
+    return _sigmoid(a * np.asarray(z, dtype=np.float64) + b)
+
+
+def fit_platt(z: ArrayLike, y: ArrayLike, *, max_iter: int = 100,
+              tol: float = 1e-10) -> tuple[float, float]:
+    """Fit Platt scaling ``p = sigmoid(a * z + b)`` by Newton's method.
+
+    Uses Platt's (1999) smoothed targets, ``(N+ + 1) / (N+ + 2)`` and
+    ``1 / (N- + 2)``, so the fit stays finite when the validation margins are
+    perfectly separable (common for a good detector on a small hold-out).
+    With no data returns the identity-like ``(1.0, 0.0)``.
+    """
+    ya, za = _arrays(y, z)
+    if not ya.size:
+        return 1.0, 0.0
+    n_pos = float(ya.sum())
+    n_neg = float(ya.size - n_pos)
+    t = np.where(ya == 1, (n_pos + 1.0) / (n_pos + 2.0), 1.0 / (n_neg + 2.0))
+    x = np.stack([za, np.ones_like(za)], axis=1)
+    w = np.array([1.0, float(np.log((n_pos + 1.0) / (n_neg + 1.0)))])
+    ridge = 1e-8 * np.eye(2)
+
+    def loss(wv: np.ndarray) -> float:
+        s = x @ wv
+        # cross-entropy with soft targets, computed stably: log(1+e^s) - t*s
+        return float(np.sum(np.logaddexp(0.0, s) - t * s))
+
+    current = loss(w)
+    for _ in range(max_iter):
+        q = _sigmoid(x @ w)
+        grad = x.T @ (q - t)
+        hess = (x * (q * (1.0 - q))[:, None]).T @ x + ridge
+        try:
+            step = np.linalg.solve(hess, grad)
+        except np.linalg.LinAlgError:
+            step = grad
+        scale = 1.0
+        while scale > 1e-10:  # backtracking line search keeps the loss decreasing
+            candidate = w - scale * step
+            value = loss(candidate)
+            if value <= current:
+                break
+            scale *= 0.5
+        else:
+            break
+        improvement = current - value
+        w, current = candidate, value
+        if improvement < tol * max(1.0, abs(current)):
+            break
+    return float(w[0]), float(w[1])
+
+
+def choose_thresholds(y: ArrayLike, p: ArrayLike, target_fpr: float = 0.01,
+                      target_fnr: float = 0.05) -> dict[str, float]:
+    """Pick the verdict thresholds on validation probabilities.
+
+    * ``llm``: the smallest observed ``p`` such that at most ``target_fpr`` of
+      human texts score at or above it; never below 0.5. If no observed value
+      qualifies (a human text has the top score), the next float above the top.
+    * ``human``: the largest observed ``p`` such that at most ``target_fnr`` of
+      LLM texts score at or below it; never above the ``llm`` threshold
+      (0.0 if no observed value qualifies).
+
+    A text is ``llm`` when ``p >= llm``, ``human`` when ``p <= human`` and
+    ``uncertain`` in between.
+    """
+    ya, pa = _arrays(y, p)
+    if not ya.size:
+        return {"llm": 0.5, "human": 0.5}
+    values = np.unique(pa)  # ascending
+    human = np.sort(pa[ya == 0])
+    llm = np.sort(pa[ya == 1])
+
+    allowed_fp = int(np.floor(target_fpr * human.size + 1e-9))
+    # number of human scores >= v, for every candidate v
+    fp_counts = human.size - np.searchsorted(human, values, side="left")
+    ok = values[fp_counts <= allowed_fp]
+    llm_thr = float(ok[0]) if ok.size else float(np.nextafter(values[-1], np.inf))
+    llm_thr = max(llm_thr, 0.5)
+
+    allowed_fn = int(np.floor(target_fnr * llm.size + 1e-9))
+    fn_counts = np.searchsorted(llm, values, side="right")  # LLM scores <= v
+    ok = values[fn_counts <= allowed_fn]
+    human_thr = float(ok[-1]) if ok.size else 0.0
+    human_thr = min(human_thr, llm_thr)
+    return {"llm": llm_thr, "human": human_thr}
+
+
+def verdicts_for(p: ArrayLike, thresholds: dict[str, float]) -> list[str]:
+    """``llm`` if ``p >= thresholds['llm']``, ``human`` if ``p <= thresholds['human']``, else ``uncertain``."""
+    out: list[str] = []
+    for value in np.asarray(p, dtype=np.float64).ravel():
+        if value >= thresholds["llm"]:
+            out.append("llm")
+        elif value <= thresholds["human"]:
+            out.append("human")
+        else:
+            out.append("uncertain")
+    return out
+
+
+def _share(mask: np.ndarray) -> float | None:
+    return float(mask.mean()) if mask.size else None
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 6)
+
+
+def summarize(y: ArrayLike, p: ArrayLike, verdicts: Sequence[str]) -> dict[str, Any]:
+    """Every figure crowdguard reports for labelled texts.
+
+    ``accuracy`` and ``f1`` use ``p >= 0.5``; ``llm_verdict_fpr`` is the share of
+    human texts whose verdict is ``llm``, ``llm_verdict_tpr`` the share of LLM
+    texts whose verdict is ``llm``, and ``uncertain_share`` the share of all
+    texts whose verdict is neither ``llm`` nor ``human`` (uncertain or
+    abstained). Texts with a non-finite ``p`` (an abstained text may have no
+    score) count in ``n`` and in the verdict figures but not in score metrics.
+    """
+    ya, pa = _arrays(y, p)
+    va = np.asarray(list(verdicts), dtype=object)
+    if va.size != ya.size:
+        raise ValueError(f"verdicts and y differ in length ({va.size} vs {ya.size})")
+    scored = np.isfinite(pa)
+    ys, ps = ya[scored], pa[scored]
+    is_llm_verdict = va == "llm"
+    decided = (va == "llm") | (va == "human")
+    return {
+        "n": int(ya.size),
+        "n_human": int((ya == 0).sum()),
+        "n_llm": int((ya == 1).sum()),
+        "accuracy": _round(accuracy(ys, ps)),
+        "f1": _round(f1(ys, ps)),
+        "auroc": _round(auroc(ys, ps)),
+        "tpr_at_1pct_fpr": _round(tpr_at_fpr(ys, ps, 0.01)),
+        "tpr_at_5pct_fpr": _round(tpr_at_fpr(ys, ps, 0.05)),
+        "llm_verdict_fpr": _round(_share(is_llm_verdict[ya == 0])),
+        "llm_verdict_tpr": _round(_share(is_llm_verdict[ya == 1])),
+        "uncertain_share": _round(_share(~decided)),
+        "ece": _round(expected_calibration_error(ys, ps)),
+    }

@@ -1,0 +1,9 @@
+"""Training crowdguard's detector (needs the ``train`` extra: torch, transformers, optimum-onnx).
+
+Importing this package is cheap; torch and transformers load only when
+:func:`train_model` runs.
+"""
+
+from .train import BASES, resolve_base, train_model
+
+__all__ = ["BASES", "resolve_base", "train_model"]

@@ -1,0 +1,93 @@
+"""Calibration, thresholds and validation figures of an exported model directory.
+
+Scores the held-out validation texts through the runtime's own inference path
+(:class:`service.detector.Detector`, int8 model) so the calibration matches
+exactly what the service will compute, fits Platt scaling on the raw margins,
+chooses the verdict thresholds, and measures how far the int8 model strays
+from the fp32 one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import CrowdguardError, TrainingError
+from ..evaluation import choose_thresholds, fit_platt, platt_probability, summarize, verdicts_for
+from ..settings import cpu_count
+
+__all__ = ["CalibrationResult", "calibrate"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CalibrationResult:
+    """What :func:`calibrate` adds to the model metadata."""
+
+    a: float
+    b: float
+    thresholds: dict[str, float]
+    validation: dict[str, Any]
+    agreement: dict[str, Any]
+
+    def metadata(self, target_fpr: float) -> dict[str, Any]:
+        """The ``calibration``, ``thresholds``, ``validation`` and ``agreement_int8_fp32`` entries."""
+        return {
+            "calibration": {"method": "platt", "a": self.a, "b": self.b},
+            "thresholds": {"llm": self.thresholds["llm"], "human": self.thresholds["human"],
+                           "target_fpr": target_fpr},
+            "validation": self.validation,
+            "agreement_int8_fp32": self.agreement,
+        }
+
+
+def _margins(model_dir: Path, texts: Sequence[str], precision: str) -> np.ndarray:
+    from ..detector import Detector
+
+    try:
+        det = Detector.load(model_dir, device="cpu", calibrated=False, precision=precision,
+                            threads=cpu_count())
+        return np.asarray(det.margins(list(texts)), dtype=np.float64)
+    except CrowdguardError as exc:
+        raise TrainingError(f"scoring validation texts with the {precision} model failed: {exc}")\
+            from exc
+
+
+def calibrate(model_dir: Path, texts: Sequence[str], labels: Sequence[int], *,
+              target_fpr: float = 0.01, target_fnr: float = 0.05) -> CalibrationResult:
+    """Fit calibration and thresholds on validation ``texts`` scored by the model in ``model_dir``.
+
+    ``model_dir`` must already hold loadable metadata (the identity
+    calibration is fine): the runtime loader reads it to find the files.
+    """
+    if not texts:
+        raise TrainingError("no validation texts to calibrate on; raise val_fraction "
+                            "or add training data")
+    y = np.asarray(labels, dtype=np.int64)
+    z_int8 = _margins(model_dir, texts, "int8")
+    if not np.isfinite(z_int8).all():
+        raise TrainingError("the int8 model produced non-finite scores; training diverged "
+                            "(lower the learning rate)")
+    a, b = fit_platt(z_int8, y)
+    p_int8 = platt_probability(z_int8, a, b)
+    thresholds = choose_thresholds(y, p_int8, target_fpr=target_fpr, target_fnr=target_fnr)
+    verdicts = verdicts_for(p_int8, thresholds)
+    validation = summarize(y, p_int8, verdicts)
+
+    z_fp32 = _margins(model_dir, texts, "fp32")
+    p_fp32 = platt_probability(z_fp32, a, b)
+    differ = np.mean(np.asarray(verdicts_for(p_fp32, thresholds)) != np.asarray(verdicts))
+    agreement = {
+        "n": int(y.size),
+        "verdicts_differ": round(float(differ), 6),
+        "max_abs_dp": round(float(np.max(np.abs(p_int8 - p_fp32))), 6),
+    }
+    log.info("calibration a=%.4f b=%.4f thresholds llm=%.4f human=%.4f; int8/fp32 verdicts "
+             "differ on %.1f%%", a, b, thresholds["llm"], thresholds["human"], 100 * differ)
+    return CalibrationResult(a, b, thresholds, validation, agreement)

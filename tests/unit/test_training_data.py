@@ -1,0 +1,164 @@
+"""Loading training files: label aliases, strict errors naming file:line, cleaning, splitting."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from pathlib import Path
+
+import orjson
+import pytest
+
+from service.errors import InputError
+from service.training.data import Example, load_dataset, split_validation
+
+
+def _jsonl(path: Path, rows: list[object]) -> Path:
+    path.write_bytes(b"\n".join(orjson.dumps(r) for r in rows) + b"\n")
+    return path
+
+
+def test_aliases_and_labels_column(tmp_path: Path) -> None:
+    a = _jsonl(tmp_path / "a.jsonl", [
+        {"text": "one human text", "label": "human"},
+        {"text": "one llm text", "label": "llm"},
+        {"text": "a real text", "label": "real"},
+        {"text": "a synthetic text", "label": "synthetic"},
+    ])
+    b = tmp_path / "b.json"
+    b.write_bytes(orjson.dumps([{"text": "from a labels column", "labels": "synthetic"},
+                                {"text": "another one", "labels": "real"}]))
+    c = tmp_path / "c.csv"
+    c.write_text('text,label\n"csv, human text",human\ncsv llm text,LLM\n', encoding="utf-8")
+    data = load_dataset([a, b, c])
+    assert data.labels == [0, 1, 0, 1, 1, 0, 0, 1]
+    assert data.texts[4] == "from a labels column"
+    assert [f.file for f in data.files] == ["a.jsonl", "b.json", "c.csv"]
+    assert [f.records for f in data.files] == [4, 2, 2]
+    assert data.files[0].sha256 == hashlib.sha256(a.read_bytes()).hexdigest()
+    assert data.examples[0].where.endswith("a.jsonl:1")
+
+
+def test_unknown_label_names_file_and_line(tmp_path: Path) -> None:
+    path = _jsonl(tmp_path / "bad.jsonl", [
+        {"text": "fine", "label": "human"},
+        {"text": "also fine", "label": "llm"},
+        {"text": "not fine", "label": "robot"},
+    ])
+    with pytest.raises(InputError) as info:
+        load_dataset([path])
+    assert "bad.jsonl:3" in str(info.value) and "robot" in str(info.value)
+    assert info.value.line == 3 and info.value.reason == "unknown_label"
+
+
+def test_empty_text_names_file_and_line(tmp_path: Path) -> None:
+    path = _jsonl(tmp_path / "empty.jsonl", [
+        {"text": "fine", "label": "human"},
+        {"text": "  \n\t ", "label": "llm"},
+    ])
+    with pytest.raises(InputError) as info:
+        load_dataset([path])
+    assert "empty.jsonl:2" in str(info.value) and info.value.reason == "empty_text"
+
+
+@pytest.mark.parametrize(("row", "reason"), [
+    ({"label": "human"}, "missing_text"),
+    ({"text": 5, "label": "human"}, "bad_text"),
+    ({"text": "no label"}, "missing_label"),
+])
+def test_missing_fields(tmp_path: Path, row: dict[str, object], reason: str) -> None:
+    path = _jsonl(tmp_path / "f.jsonl", [{"text": "ok", "label": "llm"}, row])
+    with pytest.raises(InputError) as info:
+        load_dataset([path])
+    assert info.value.reason == reason and "f.jsonl:2" in str(info.value)
+
+
+def test_undecodable_record_is_fatal(tmp_path: Path) -> None:
+    path = tmp_path / "broken.jsonl"
+    path.write_bytes(b'{"text": "ok", "label": "llm"}\n{"text": oops}\n')
+    with pytest.raises(InputError) as info:
+        load_dataset([path])
+    assert "broken.jsonl:2" in str(info.value) and info.value.reason == "bad_record"
+
+
+def test_missing_file_and_no_files(tmp_path: Path) -> None:
+    with pytest.raises(InputError):
+        load_dataset([tmp_path / "nope.jsonl"])
+    with pytest.raises(InputError):
+        load_dataset([])
+
+
+def test_artifacts_cleaned_and_text_normalized(tmp_path: Path) -> None:
+    path = _jsonl(tmp_path / "a.jsonl", [
+        {"text": "Best pizza I have ever had. nnI recommend it.\n\n  Really ", "label": "human"},
+    ])
+    (ex,) = load_dataset([path]).examples
+    assert ex.text == "Best pizza I have ever had. I recommend it. Really"
+
+
+def test_duplicates_dropped_after_cleaning(tmp_path: Path) -> None:
+    path = _jsonl(tmp_path / "d.jsonl", [
+        {"text": "Same text.", "label": "llm"},
+        {"text": "  Same   text. ", "label": "synthetic"},  # identical once normalized
+        {"text": "Other text.", "label": "human"},
+    ])
+    data = load_dataset([path])
+    assert data.texts == ["Same text.", "Other text."]
+    assert data.duplicates == 1
+    assert data.files[0].records == 3
+
+
+def test_conflicting_duplicate_labels(tmp_path: Path) -> None:
+    path = _jsonl(tmp_path / "c.jsonl", [
+        {"text": "Same text.", "label": "llm"},
+        {"text": "Same text.", "label": "human"},
+    ])
+    with pytest.raises(InputError) as info:
+        load_dataset([path])
+    assert "c.jsonl:2" in str(info.value) and "c.jsonl:1" in str(info.value)
+
+
+def test_group_field_required_when_asked(tmp_path: Path) -> None:
+    path = _jsonl(tmp_path / "g.jsonl", [
+        {"text": "a", "label": "llm", "HITId": "x"},
+        {"text": "b", "label": "human"},
+    ])
+    with pytest.raises(InputError) as info:
+        load_dataset([path], group_field="HITId")
+    assert "g.jsonl:2" in str(info.value)
+
+
+def _examples(n_human: int, n_llm: int, groups: int | None = None) -> list[Example]:
+    rows = [(0, i) for i in range(n_human)] + [(1, i) for i in range(n_llm)]
+    return [Example(text=f"{lab}-{i}", label=lab, where=f"f:{k}",
+                    group=None if groups is None else f"g{i % groups}")
+            for k, (lab, i) in enumerate(rows)]
+
+
+def test_split_is_stratified_and_reproducible() -> None:
+    ex = _examples(40, 60)
+    train, val = split_validation(ex, 0.2, seed=3)
+    assert Counter(e.label for e in val) == {0: 8, 1: 12}
+    assert len(train) == 80 and not {e.text for e in train} & {e.text for e in val}
+    again = split_validation(ex, 0.2, seed=3)[1]
+    assert [e.text for e in again] == [e.text for e in val]
+    other = split_validation(ex, 0.2, seed=4)[1]
+    assert [e.text for e in other] != [e.text for e in val]
+
+
+def test_split_small_classes_get_one_each() -> None:
+    train, val = split_validation(_examples(2, 10), 0.1, seed=1)
+    assert Counter(e.label for e in val) == {0: 1, 1: 1}
+    assert Counter(e.label for e in train)[0] == 1
+
+
+def test_split_by_group_keeps_groups_whole() -> None:
+    ex = _examples(40, 60, groups=10)
+    train, val = split_validation(ex, 0.2, seed=5)
+    assert not {e.group for e in train} & {e.group for e in val}
+    assert {0, 1} <= {e.label for e in val}
+
+
+def test_split_rejects_bad_fraction() -> None:
+    with pytest.raises(ValueError):
+        split_validation(_examples(3, 3), 1.0, seed=1)

@@ -1,0 +1,38 @@
+from pathlib import Path
+
+from service.detector.detector import TextScore
+from service.detector.model_dir import Calibration, ModelInfo, Thresholds
+from service.verdict import decide
+
+INFO = ModelInfo(path=Path("."), name="m", version="1", max_length=256, files={},
+                 calibration=Calibration(), thresholds=Thresholds(llm=0.9, human=0.2),
+                 min_words=15, min_english=0.2)
+PROSE = ("The walkers in this study slept for longer and they said that they were less tired "
+         "during the day than the people who did not walk at all.")
+
+
+def _s(p, truncated=False):
+    return TextScore(p_llm=p, margin=0.0, tokens=256 if truncated else 40, truncated=truncated)
+
+
+def test_thresholds_make_three_verdicts_with_reasons():
+    assert decide(PROSE, _s(0.95), INFO).verdict == "llm"
+    assert decide(PROSE, _s(0.05), INFO).verdict == "human"
+    mid = decide(PROSE, _s(0.5), INFO)
+    assert mid.verdict == "uncertain" and "between thresholds" in mid.reasons[0]
+    assert all(decide(PROSE, _s(p), INFO).reasons for p in (0.0, 0.5, 1.0))
+
+
+def test_short_and_non_english_texts_abstain():
+    short = decide("Too short to say.", _s(0.99), INFO)
+    assert short.verdict == "uncertain" and "too short" in short.reasons[0]
+    german = ("Die Teilnehmer schliefen durchschnittlich zweiundzwanzig Minuten länger und "
+              "berichteten weniger Müdigkeit tagsüber, ohne schwerwiegende Nebenwirkungen.")
+    v = decide(german, _s(0.99), INFO)
+    assert v.verdict == "uncertain" and "not English" in v.reasons[0]
+    assert decide("   ", None, INFO).reasons == ("empty text",)
+
+
+def test_truncation_is_stated():
+    v = decide(PROSE, _s(0.95, truncated=True), INFO)
+    assert any("first 256 tokens" in r for r in v.reasons)
