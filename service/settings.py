@@ -42,27 +42,31 @@ class Settings(BaseSettings):
     # --- Kafka -----------------------------------------------------------------
     kafka_bootstrap: str | None = Field(
         None, description="Kafka bootstrap servers (host:port,...). Unset: start the local broker.")
-    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
-    kafka_sasl_username: str | None = None
-    kafka_sasl_password: SecretStr | None = None
-    kafka_ssl_cafile: Path | None = None
-    kafka_ssl_certfile: Path | None = None
-    kafka_ssl_keyfile: Path | None = None
-    topic_submissions: str = "crowdguard.submissions"
-    topic_flags: str = "crowdguard.flags"
-    topic_dead_letter: str = "crowdguard.dead-letter"
-    topic_worker_rates: str = "crowdguard.worker-rates"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.")
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="SASL mechanism (PLAIN when unset and SASL is used).")
+    kafka_sasl_username: str | None = Field(None, description="SASL user name.")
+    kafka_sasl_password: SecretStr | None = Field(None, description="SASL password (masked).")
+    kafka_ssl_cafile: Path | None = Field(None, description="CA bundle for TLS.")
+    kafka_ssl_certfile: Path | None = Field(None, description="Client certificate (mutual TLS).")
+    kafka_ssl_keyfile: Path | None = Field(None, description="Client key (mutual TLS).")
+    topic_submissions: str = Field("crowdguard.submissions", description="Input topic.")
+    topic_flags: str = Field("crowdguard.flags", description="Verdicts, keyed by submission_id.")
+    topic_dead_letter: str = Field("crowdguard.dead-letter",
+                                   description="Invalid input with the reason.")
+    topic_worker_rates: str = Field("crowdguard.worker-rates",
+                                    description="Worker threshold crossing events.")
     topic_partitions: int = Field(4, ge=1, description="Partitions of topics crowdguard creates.")
     topic_replication_factor: int = Field(1, ge=1, description="Replication of topics it creates.")
     create_topics: bool = Field(True, description="Create missing topics at start-up.")
-    consumer_group: str = "crowdguard"
+    consumer_group: str = Field("crowdguard", description="Consumer group (and faust app id).")
 
     # --- batching and inference -------------------------------------------------
     batch_size: int = Field(32, ge=1, le=4096, description="Largest micro-batch scored at once.")
     batch_window_s: float = Field(0.25, gt=0, le=60, description="Longest wait to fill a batch.")
     model_dir: Path = Field(DEFAULT_MODEL_DIR, description="Model directory (ONNX, tokenizer, metadata).")
-    device: Literal["cpu", "cuda"] = "cpu"
+    device: Literal["cpu", "cuda"] = Field("cpu", description="cpu or cuda (needs onnxruntime-gpu).")
     threads: int = Field(0, ge=0, description="onnxruntime intra-op threads; 0 = CPUs available.")
     max_message_bytes: int = Field(1_000_000, ge=1024, description="Larger submissions are dead-lettered.")
     include_text: bool = Field(False, description="Copy the submission text into flags.")
@@ -73,21 +77,24 @@ class Settings(BaseSettings):
     rate_threshold: float = Field(0.5, gt=0, le=1, description="LLM-use rate that raises a worker event.")
     rate_min_submissions: int = Field(5, ge=1, description="Submissions before a worker can be flagged.")
     max_worker_series: int = Field(500, ge=0, description="Cap on per-worker Prometheus series.")
+    max_task_series: int = Field(100, ge=0, description="Cap on per-task Prometheus series.")
 
     # --- web and ops ----------------------------------------------------------------
-    web_host: str = "127.0.0.1"
-    web_port: int = Field(6066, ge=0, le=65535)
+    web_host: str = Field("127.0.0.1", description="Address the HTTP server binds to.")
+    web_port: int = Field(6066, ge=0, le=65535, description="Port of /metrics, /healthz, ...")
     web_advertised_host: str | None = Field(
         None, description="Host other replicas use to reach this one (pod IP); default web_host.")
     data_dir: Path = Field(Path(".cache") / "faust", description="Faust local state (table cache).")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_format: Literal["json", "console"] = "console"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    log_format: Literal["json", "console"] = Field("console", description="json or console.")
 
     # --- local broker (dev, tests, the demo) -----------------------------------------
     broker_home: Path = Field(Path.home() / ".cache" / "crowdguard" / "broker",
                               description="Data and logs of the local Kafka broker.")
-    broker_port: int = Field(9092, ge=1, le=65535)
-    broker_controller_port: int = Field(9093, ge=1, le=65535)
+    broker_port: int = Field(9092, ge=1, le=65535, description="Local broker client port.")
+    broker_controller_port: int = Field(9093, ge=1, le=65535,
+                                        description="Local broker KRaft controller port.")
 
     @field_validator("kafka_bootstrap")
     @classmethod

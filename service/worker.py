@@ -70,6 +70,7 @@ def run_worker(settings: Settings) -> int:
     if settings.create_topics:
         asyncio.run(ensure_topics(settings, settings.topic_replication_factor))
     metrics = Metrics(max_worker_series=settings.max_worker_series,
+                      max_task_series=settings.max_task_series,
                       min_n=settings.rate_min_submissions)
     metrics.set_model(detector.info.label, settings.device, ready=True)
     app = build_app(settings, detector, metrics)

@@ -213,12 +213,11 @@ def test_env_from_configmap_is_valid_settings(helm: str, tmp_path: Path,
     assert not unknown, f"ConfigMap keys that are no setting: {unknown}"
     assert "CROWDGUARD_KAFKA_SASL_PASSWORD" not in data
     assert all(isinstance(v, str) for v in data.values())
-    for k in list(os.environ):
-        if k.startswith("CROWDGUARD_"):
-            monkeypatch.delenv(k)
-    for k, v in data.items():
-        monkeypatch.setenv(k, v)
-    s = Settings()
+    # The container's own CROWDGUARD_* env entries must be real settings too.
+    env_names = [e["name"] for e in c["env"] if e["name"].startswith("CROWDGUARD_")]
+    unknown = [k for k in env_names if k[len("CROWDGUARD_"):].lower() not in Settings.model_fields]
+    assert not unknown, f"container env that is no setting: {unknown}"
+    s = _settings_from(r, monkeypatch)
     assert s.web_host == "0.0.0.0"
     assert s.web_port == 6066
     assert s.kafka_bootstrap == "kafka:9092"
@@ -228,6 +227,63 @@ def test_env_from_configmap_is_valid_settings(helm: str, tmp_path: Path,
     assert s.max_message_bytes == 1_000_000
     assert s.consumer_group == "crowdguard"
     assert s.topic_partitions == 4
+    assert s.topic_replication_factor == 3  # the chart's default, not the app's 1
+    assert s.create_topics is True
+    assert s.max_task_series == 100
+    assert s.max_worker_series == 500
+    assert s.web_advertised_host == POD_IP
+
+
+POD_IP = "10.1.2.3"
+
+
+def _settings_from(r: Rendered, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Settings as the worker container would build them: the ConfigMap (envFrom), then
+    the container's env, with the downward API's status.podIP resolved to POD_IP."""
+    from service.settings import Settings
+
+    for k in list(os.environ):
+        if k.startswith("CROWDGUARD_"):
+            monkeypatch.delenv(k)
+    for k, v in r.config().items():
+        monkeypatch.setenv(k, v)
+    for e in r.container()["env"]:
+        if not e["name"].startswith("CROWDGUARD_"):
+            continue
+        if "value" in e:
+            monkeypatch.setenv(e["name"], e["value"])
+        elif e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "status.podIP":
+            monkeypatch.setenv(e["name"], POD_IP)
+    return Settings()
+
+
+def test_advertised_host_is_pod_ip(helm: str, tmp_path: Path) -> None:
+    """Replicas bind 0.0.0.0 but advertise their pod IP for forwarded /workers/<id> lookups."""
+    for files in ((), (ci("gpu"),), (ci("autoscaling"),)):
+        r = template(helm, tmp_path, files=files)
+        env = {e["name"]: e for e in r.container()["env"]}
+        adv = env["CROWDGUARD_WEB_ADVERTISED_HOST"]
+        assert adv == {"name": "CROWDGUARD_WEB_ADVERTISED_HOST",
+                       "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}, adv
+        assert "CROWDGUARD_WEB_ADVERTISED_HOST" not in r.config()  # per pod, not shared
+        assert r.config()["CROWDGUARD_WEB_HOST"] == "0.0.0.0"
+
+
+def test_topic_settings(helm: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """kafka.replicationFactor / kafka.createTopics / config.maxTaskSeries reach Settings."""
+    r = template(helm, tmp_path, {"kafka": {"replicationFactor": 1, "createTopics": False},
+                                  "config": {"maxTaskSeries": 0}})
+    assert r.config()["CROWDGUARD_TOPIC_REPLICATION_FACTOR"] == "1"
+    assert r.config()["CROWDGUARD_CREATE_TOPICS"] == "false"
+    assert r.config()["CROWDGUARD_MAX_TASK_SERIES"] == "0"
+    s = _settings_from(r, monkeypatch)
+    assert s.topic_replication_factor == 1
+    assert s.create_topics is False
+    assert s.max_task_series == 0
+
+    r = template(helm, tmp_path, {"kafka": {"replicationFactor": 5}, "config": {"maxTaskSeries": 2000}})
+    s = _settings_from(r, monkeypatch)
+    assert (s.topic_replication_factor, s.create_topics, s.max_task_series) == (5, True, 2000)
 
 
 def test_sasl_secret(helm: str, tmp_path: Path) -> None:
@@ -372,6 +428,10 @@ def test_monitoring_values(helm: str, tmp_path: Path) -> None:
     ({"kafka": {"bootstrap": ""}}, "bootstrap"),
     ({"kafka": {"bootstrap": "no-port"}}, "bootstrap"),
     ({"kafka": {"partitions": 0}}, "partitions"),
+    ({"kafka": {"replicationFactor": 0}}, "replicationFactor"),
+    ({"kafka": {"replicationFactor": "3"}}, "replicationFactor"),
+    ({"kafka": {"createTopics": "yes"}}, "createTopics"),
+    ({"config": {"maxTaskSeries": -1}}, "maxTaskSeries"),
     ({"kafka": {"securityProtocol": "SASL"}}, "securityProtocol"),
     ({"kafka": {"sasl": {"mechanism": "GSSAPI"}}}, "mechanism"),
     ({"gpu": {"count": 0}}, "count"),

@@ -18,7 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "helm" / "crowdguard" / "files" / "alerts.yaml"
 RULE_TESTS = Path(__file__).resolve().parent / "alerts_test.yaml"
-DOC = ROOT / "docs" / "metrics-and-alerts.md"
+DOC = ROOT / "README.md"  # the runbook the alerts link to
 EXPECTED = {
     "CrowdguardWorkerLLMRateHigh", "CrowdguardTaskPrevalenceHigh",
     "CrowdguardDeadLetterRateHigh", "CrowdguardConsumerLagHigh",

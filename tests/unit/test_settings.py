@@ -33,3 +33,12 @@ def test_every_setting_has_a_flag():
     flags = {o for a in sub._actions for o in a.option_strings}  # noqa: SLF001
     for name in Settings.model_fields:
         assert "--" + name.replace("_", "-") in flags
+
+
+def test_readme_documents_every_setting():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for name in Settings.model_fields:
+        flag = "--" + name.replace("_", "-")
+        assert flag in readme, f"README configuration table lacks {flag}"

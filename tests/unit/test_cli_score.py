@@ -1,0 +1,112 @@
+"""`crowdguard score` and `evaluate` on the shipped model, with good and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import orjson
+import pytest
+
+from service.cli import main
+from service.settings import DEFAULT_MODEL_DIR
+
+PROSE = ("The people who walked each day slept a bit longer and said they were less tired "
+         "during the day, and nobody in the study had any serious problem from the walking.")
+
+
+def _score(tmp_path, capsysbinary, content: bytes, name: str) -> tuple[int, list[dict], str]:
+    path = tmp_path / name
+    path.write_bytes(content)
+    code = main(["score", str(path), "--model", str(DEFAULT_MODEL_DIR), "--log-level", "ERROR"])
+    out, err = capsysbinary.readouterr()
+    rows = [orjson.loads(line) for line in out.splitlines() if line.strip()]
+    return code, rows, err.decode()
+
+
+def test_score_jsonl_keeps_order_ids_and_never_drops(tmp_path, capsysbinary):
+    lines = [
+        orjson.dumps({"id": "a", "text": PROSE}),
+        orjson.dumps({"id": "b", "text": "   "}),
+        b"{broken json",
+        orjson.dumps({"id": "d"}),
+        orjson.dumps({"id": "e", "text": 42}),
+        orjson.dumps({"id": "f", "text": "Too short."}),
+        orjson.dumps({"id": "g", "text": PROSE * 2000}),  # ~360k characters
+        b'{"id": "h", "text": "\xff\xfe"}',
+    ]
+    code, rows, err = _score(tmp_path, capsysbinary, b"\n".join(lines) + b"\n", "in.jsonl")
+    assert code == 0
+    assert [r["id"] for r in rows] == ["a", "b", None, "d", "e", "f", "g", None]
+    by = {i: r for i, r in enumerate(rows)}
+    assert 0 <= by[0]["p_llm"] <= 1 and by[0]["verdict"] in ("llm", "human", "uncertain")
+    for i, why in [(1, "empty text"), (2, "not valid JSON"), (3, "missing field"),
+                   (4, "not a string"), (5, "too short"), (7, "not UTF-8")]:
+        assert by[i]["verdict"] == "uncertain", by[i]
+        assert any(why in r for r in by[i]["reasons"]), (why, by[i])
+    assert any("first" in r and "tokens" in r for r in by[6]["reasons"])
+    assert "scored 8 records" in err
+
+
+def test_score_csv_with_quoted_newlines_and_bad_quoting(tmp_path, capsysbinary):
+    good = f'id,text\n1,"{PROSE}\nsecond line, with a comma"\n'.encode()
+    code, rows, _ = _score(tmp_path, capsysbinary, good, "in.csv")
+    assert code == 0 and rows[0]["id"] == "1" and rows[0]["p_llm"] is not None
+    bad = b'id,text\n1,"ok"\n2,"broken "quote" here\n'
+    path = tmp_path / "bad.csv"
+    path.write_bytes(bad)
+    code = main(["score", str(path), "--model", str(DEFAULT_MODEL_DIR)])
+    _, err = capsysbinary.readouterr()
+    assert code == 2 and "bad.csv:" in err.decode() and "quoting" in err.decode()
+
+
+def test_missing_model_dir_fails_fast_with_advice(tmp_path, capsys):
+    f = tmp_path / "x.jsonl"
+    f.write_text('{"text": "hello"}\n')
+    assert main(["score", str(f), "--model", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "crowdguard train" in err
+
+
+def test_evaluate_reports_per_file_and_group(tmp_path, capsysbinary):
+    rows = [{"text": PROSE + f" Note {i}.", "label": "human" if i % 2 else "llm",
+             "group": "a" if i < 6 else "b"} for i in range(12)]
+    f = tmp_path / "ev.jsonl"
+    f.write_bytes(b"\n".join(orjson.dumps(r) for r in rows))
+    assert main(["evaluate", str(f), "--model", str(DEFAULT_MODEL_DIR)]) == 0
+    report = json.loads(capsysbinary.readouterr()[0])
+    entry = report["files"][str(f)]
+    assert entry["all"]["n"] == 12 and set(entry["groups"]) == {"a", "b"}
+    for key in ("accuracy", "f1", "auroc", "tpr_at_1pct_fpr", "tpr_at_5pct_fpr",
+                "llm_verdict_fpr", "uncertain_share", "ece"):
+        assert key in entry["all"]
+
+
+def test_evaluate_unknown_label_names_file_and_line(tmp_path, capsys):
+    f = tmp_path / "ev.jsonl"
+    f.write_text(json.dumps({"text": PROSE, "label": "llm"}) + "\n"
+                 + json.dumps({"text": PROSE, "label": "robot"}) + "\n")
+    assert main(["evaluate", str(f), "--model", str(DEFAULT_MODEL_DIR)]) == 2
+    assert "ev.jsonl:2: unknown label 'robot'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("meta_edit, message", [
+    (lambda m: m.pop("files"), "lacks 'files'"),
+    (lambda m: m.update(format=99), "format 99"),
+    (lambda m: m["files"].update(cpu="missing.onnx"), "missing"),
+    (lambda m: m.update(thresholds={"llm": 0.2, "human": 0.8}), "thresholds must satisfy"),
+])
+def test_broken_model_directories_are_explained(tmp_path, meta_edit, message):
+    import shutil
+
+    from service.detector import load_model_info
+    from service.errors import ModelError
+
+    d = tmp_path / "model"
+    shutil.copytree(DEFAULT_MODEL_DIR, d, ignore=shutil.ignore_patterns("*.onnx"))
+    for f in DEFAULT_MODEL_DIR.glob("*.onnx"):
+        (d / f.name).symlink_to(f)
+    meta = json.loads((d / "crowdguard-model.json").read_text())
+    meta_edit(meta)
+    (d / "crowdguard-model.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match=message):
+        load_model_info(d)
