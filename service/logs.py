@@ -47,9 +47,22 @@ class ConsoleFormatter(logging.Formatter):
         return line
 
 
+#: aiokafka messages that only say it is retrying while the broker creates its internal
+#: topics (seconds after a fresh start); a coordinator that never comes shows in /readyz.
+_TRANSIENT = ("Group Coordinator Request failed", "Marking the coordinator dead",
+              "Heartbeat failed for group")
+
+
+class _DropTransient(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name.startswith("aiokafka")
+                    and record.getMessage().startswith(_TRANSIENT))
+
+
 def setup_logging(level: str = "INFO", fmt: str = "console") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else ConsoleFormatter())
+    handler.addFilter(_DropTransient())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

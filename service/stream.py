@@ -318,6 +318,18 @@ def build_app(settings: Settings, detector: Detector, metrics: Metrics) -> faust
                   for sid, v, p, ts in state.recent]
         return web.json({**stats.to_dict(), "flagged": state.flagged, "recent": recent})
 
+    @app.page("/prevalence")
+    async def prevalence_view(web: Any, request: Any) -> Any:  # noqa: ARG001
+        val = detector.info.validation
+        est = prevalence.estimates(val.get("llm_verdict_tpr"), val.get("llm_verdict_fpr"),
+                                   now=time.time())
+        return web.json({
+            "model": detector.info.label, "scope": "partitions owned by this replica",
+            "classifier": {"tpr": val.get("llm_verdict_tpr"), "fpr": val.get("llm_verdict_fpr")},
+            "platform": {m: e.to_dict() for m, e in est["platform"].items()},
+            "tasks": {t: {m: e.to_dict() for m, e in ms.items()}
+                      for t, ms in est["tasks"].items()}})
+
     @app.page("/tasks/{task_id}/prevalence")
     async def task_view(web: Any, request: Any, task_id: str) -> Any:  # noqa: ARG001
         val = detector.info.validation

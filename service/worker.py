@@ -66,6 +66,7 @@ def run_worker(settings: Settings) -> int:
 
     detector = Detector.load(settings.model_dir, device=settings.device,
                              threads=settings.intra_op_threads, batch_size=settings.batch_size)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings, started = ensure_bootstrap(settings)
     if settings.create_topics:
         asyncio.run(ensure_topics(settings, settings.topic_replication_factor))
@@ -74,7 +75,11 @@ def run_worker(settings: Settings) -> int:
                       min_n=settings.rate_min_submissions)
     metrics.set_model(detector.info.label, settings.device, ready=True)
     app = build_app(settings, detector, metrics)
-    log.info("worker starting", extra={"settings": settings.masked()})
+    log.info("worker starting", extra={
+        "bootstrap": settings.kafka_bootstrap, "group": settings.consumer_group,
+        "topics": [settings.topic_submissions, settings.topic_flags], "model": detector.info.label,
+        "device": settings.device, "batch_size": settings.batch_size, "web_port": settings.web_port})
+    log.debug("settings", extra={"settings": settings.masked()})
     worker = faust.Worker(app, loglevel=settings.log_level, override_logging=False, quiet=True)
     code = 0
     try:
@@ -146,7 +151,7 @@ def run_demo(settings: Settings, *, sample: Path = SAMPLE_STREAM, fmt: str = "js
     cmd = [sys.executable, "-m", "service.cli", "run", "--kafka-bootstrap",
            str(settings.kafka_bootstrap), "--web-port", str(settings.web_port),
            "--model-dir", str(settings.model_dir), "--consumer-group", settings.consumer_group,
-           "--data-dir", str(settings.data_dir)]
+           "--data-dir", str(settings.data_dir), "--log-level", "WARNING"]
     proc = subprocess.Popen(cmd, env=env)  # noqa: S603 - our own entry point
     stop = asyncio.Event()
     try:

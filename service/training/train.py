@@ -142,7 +142,7 @@ def _fine_tune(model: Any, tokenizer: Any, train: Sequence[Example], *, epochs: 
         {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)],
          "weight_decay": 0.0},
     ]
-    try:  # the fused CPU kernel is several times faster than the per-tensor loop
+    try:  # the fused CPU kernel saves the per-tensor loop (torch >= 2.4)
         optimizer = torch.optim.AdamW(groups, lr=lr, fused=True)
     except (RuntimeError, TypeError):
         optimizer = torch.optim.AdamW(groups, lr=lr)

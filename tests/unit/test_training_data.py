@@ -162,3 +162,19 @@ def test_split_by_group_keeps_groups_whole() -> None:
 def test_split_rejects_bad_fraction() -> None:
     with pytest.raises(ValueError):
         split_validation(_examples(3, 3), 1.0, seed=1)
+
+
+def test_resolve_base_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from service.errors import TrainingError
+    from service.training import train as train_mod
+
+    monkeypatch.setitem(train_mod.BASES, "fake-base", ("crowdguard_no_such_pkg", "model"))
+    with pytest.raises(TrainingError, match="pip install crowdguard-no-such-pkg"):
+        train_mod.resolve_base("fake-base")
+    with pytest.raises(TrainingError, match="unknown base model"):
+        train_mod.resolve_base("no-such-base")
+    with pytest.raises(TrainingError, match="no config.json"):
+        train_mod.resolve_base(str(tmp_path))
+    (tmp_path / "config.json").write_text("{}", encoding="utf-8")
+    local = train_mod.resolve_base(str(tmp_path))
+    assert local.path == tmp_path.resolve() and local.package is None
