@@ -110,3 +110,14 @@ def test_broken_model_directories_are_explained(tmp_path, meta_edit, message):
     (d / "crowdguard-model.json").write_text(json.dumps(meta))
     with pytest.raises(ModelError, match=message):
         load_model_info(d)
+
+
+def test_a_texts_score_does_not_depend_on_its_batch():
+    from service.detector import Detector
+
+    texts = [PROSE, "Short answer, typed quickly: walking helps sleep a bit and that's it really.",
+             PROSE * 6, "In conclusion, the findings underscore the importance of daily walks."]
+    det = Detector.load(DEFAULT_MODEL_DIR, batch_size=32)
+    together = [s.p_llm for s in det.score(texts)]
+    alone = [det.score([t])[0].p_llm for t in texts]
+    assert together == alone
