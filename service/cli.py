@@ -101,7 +101,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     meta = train_model([Path(p) for p in args.data], Path(args.out), base=args.base,
                        epochs=args.epochs, seed=args.seed, max_length=args.max_length,
                        batch_size=args.train_batch_size, lr=args.lr,
-                       target_fpr=args.target_fpr, version=args.version)
+                       target_fpr=args.target_fpr, version=args.version,
+                       group_field=args.group_field, val_fraction=args.val_fraction)
     val = meta.get("validation", {})
     print(f"model written to {args.out}: validation accuracy={val.get('accuracy')} "
           f"auroc={val.get('auroc')} llm-verdict fpr={val.get('llm_verdict_fpr')}",
@@ -193,11 +194,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="model directory to write")
     p.add_argument("--base", default="all-MiniLM-L6-v2",
                    help="base encoder: a name shipped by a PyPI package, or a local directory")
-    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--max-length", type=int, default=256)
     p.add_argument("--train-batch-size", type=int, default=16)
-    p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--lr", type=float, default=6e-5)
+    p.add_argument("--val-fraction", type=float, default=0.15,
+                   help="share held out for calibration, thresholds and validation figures")
+    p.add_argument("--group-field", default=None,
+                   help="hold out whole groups for validation (e.g. HITId: unseen tasks)")
     p.add_argument("--target-fpr", type=float, default=0.01,
                    help="false-positive rate the llm threshold is chosen for")
     p.add_argument("--version", default="0.1.0", help="version written into the metadata")

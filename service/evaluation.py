@@ -182,8 +182,10 @@ def choose_thresholds(y: ArrayLike, p: ArrayLike, target_fpr: float = 0.01,
       human texts score at or above it; never below 0.5. If no observed value
       qualifies (a human text has the top score), the next float above the top.
     * ``human``: the largest observed ``p`` such that at most ``target_fnr`` of
-      LLM texts score at or below it; never above the ``llm`` threshold
-      (0.0 if no observed value qualifies).
+      LLM texts score at or below it; never above the ``llm`` threshold, and
+      never above 0.5: a calibrated ``p`` over one half says "more likely LLM",
+      which must not be reported as ``human`` (0.0 if no observed value qualifies).
+      Between the two lies the explicit ``uncertain`` band.
 
     A text is ``llm`` when ``p >= llm``, ``human`` when ``p <= human`` and
     ``uncertain`` in between.
@@ -206,7 +208,7 @@ def choose_thresholds(y: ArrayLike, p: ArrayLike, target_fpr: float = 0.01,
     fn_counts = np.searchsorted(llm, values, side="right")  # LLM scores <= v
     ok = values[fn_counts <= allowed_fn]
     human_thr = float(ok[-1]) if ok.size else 0.0
-    human_thr = min(human_thr, llm_thr)
+    human_thr = min(human_thr, llm_thr, 0.5)
     return {"llm": llm_thr, "human": human_thr}
 
 

@@ -220,8 +220,8 @@ def _check_args(epochs: int, batch_size: int, lr: float, max_length: int,
         raise TrainingError("; ".join(problems))
 
 
-def train_model(data: list[Path], out: Path, *, base: str = "all-MiniLM-L6-v2", epochs: int = 3,
-                seed: int = 13, max_length: int = 256, batch_size: int = 16, lr: float = 5e-5,
+def train_model(data: list[Path], out: Path, *, base: str = "all-MiniLM-L6-v2", epochs: int = 4,
+                seed: int = 13, max_length: int = 256, batch_size: int = 16, lr: float = 6e-5,
                 val_fraction: float = 0.15, target_fpr: float = 0.01,
                 name: str = "crowdguard-detector", version: str = "0.1.0",
                 group_field: str | None = None, progress: bool = True) -> dict[str, Any]:
