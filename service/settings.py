@@ -64,7 +64,7 @@ class Settings(BaseSettings):
 
     # --- batching and inference -------------------------------------------------
     batch_size: int = Field(32, ge=1, le=4096, description="Largest micro-batch scored at once.")
-    batch_window_s: float = Field(0.25, gt=0, le=60, description="Longest wait to fill a batch.")
+    batch_window_s: float = Field(0.1, gt=0, le=60, description="Longest wait to fill a batch.")
     model_dir: Path = Field(DEFAULT_MODEL_DIR, description="Model directory (ONNX, tokenizer, metadata).")
     device: Literal["cpu", "cuda"] = Field("cpu", description="cpu or cuda (needs onnxruntime-gpu).")
     threads: int = Field(0, ge=0, description="onnxruntime intra-op threads; 0 = CPUs available.")

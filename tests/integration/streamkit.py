@@ -11,6 +11,7 @@ import time
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import orjson
@@ -117,7 +118,7 @@ def submission(i: int, *, worker: str | None = None, task: str = "task-1", text:
         "text": text or (f"Answer number {i}: the people in the study who walked every day slept "
                          "a little longer and felt less tired, and nobody had any problems "
                          "from the walking, so the authors think it is a good idea."),
-        "submitted_at": "2026-11-01T10:00:00Z",
+        "submitted_at": datetime.now(timezone.utc).isoformat(),
     }
 
 
