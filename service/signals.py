@@ -71,6 +71,7 @@ __all__ = [
     "Signals", "compute_signals", "fuse", "parse_mturk_answer", "parse_prolific_log",
     "SHINGLE_WORDS", "FOREIGN_PASTE_MIN_SHARE", "FOREIGN_PASTE_MIN_CHARS",
     "TYPED_MIN_SHARE", "TYPED_MAX_PASTE_SHARE", "PLAUSIBLE_CPM", "MENTION_MIN_CHARS",
+    "SOURCE_COPY_MIN_SHARE",
 ]
 
 # --- policy constants -----------------------------------------------------------------
@@ -89,6 +90,12 @@ TYPED_MAX_PASTE_SHARE = 0.2
 PLAUSIBLE_CPM = (20.0, 900.0)
 """... and the typing speed (characters per active minute) lies in this range. Human
 typists run about 100-500 cpm; far faster is an auto-typer replaying text."""
+
+SOURCE_COPY_MIN_SHARE = 0.5
+"""When at least this share of the answer was pasted from the task's own text, the text
+score rates the task material's authors, not the worker: an ``llm`` text verdict is
+lowered to ``uncertain`` (seen on the 2023 MTurk batch: answers that are the pasted
+abstract score like polished LLM prose)."""
 
 MENTION_MIN_CHARS = 50
 """A paste this long that is not evidence (from the task material, or a foreign paste too
@@ -559,7 +566,9 @@ def fuse(text_verdict: Verdict, signals: Signals, thresholds: Any, *,
     * typed from scratch (typed_share >= TYPED_MIN_SHARE, paste_share <= TYPED_MAX_PASTE_SHARE,
       speed within PLAUSIBLE_CPM): ``uncertain`` becomes ``human`` only when ``p_llm < mid``
       and the text was judged; an ``llm`` text verdict is kept, with the conflict stated;
-    * a paste from the task material is stated, never used as evidence.
+    * a paste from the task material is stated, never used as evidence; when it makes up
+      at least SOURCE_COPY_MIN_SHARE of the answer (and there is no large foreign paste),
+      an ``llm`` text verdict becomes ``uncertain``: the text is the task's, not the worker's.
 
     Every reason of ``text_verdict`` is kept; added reasons say what changed and why.
     """
@@ -597,10 +606,14 @@ def fuse(text_verdict: Verdict, signals: Signals, thresholds: Any, *,
         reasons.append(f"{paste_txt}; too small to count as evidence")
 
     src_chars = signals.pasted_from_source_chars or 0
+    src_share = signals.pasted_from_source_share or 0.0
     if src_chars >= MENTION_MIN_CHARS:
         reasons.append(f"pasted {src_chars} chars from the task text "
-                       f"({signals.pasted_from_source_share or 0.0:.0%} of answer); "
-                       "not evidence of LLM use")
+                       f"({src_share:.0%} of answer); not evidence of LLM use")
+    if label == "llm" and not big_foreign and src_share >= SOURCE_COPY_MIN_SHARE:
+        label = "uncertain"
+        reasons.append(f"{src_share:.0%} of the answer is pasted from the task text, so the "
+                       "text score rates the task's authors, not the worker: llm -> uncertain")
 
     typed_share = signals.typed_share or 0.0
     speed = signals.typing_speed_cpm

@@ -456,6 +456,19 @@ def test_source_paste_is_stated_not_evidence() -> None:
                                "not evidence of LLM use")
 
 
+def test_answer_pasted_from_the_task_text_is_never_called_llm() -> None:
+    s = Signals(events_available=True, paste_share=0.9, pasted_from_source_share=0.9,
+                pasted_from_source_chars=900, foreign_paste_share=0.0, foreign_paste_chars=0,
+                typed_share=0.1)
+    out = fuse(V("llm", 0.95), s, THR)
+    assert out.verdict == "uncertain"
+    assert "rates the task's authors" in out.reasons[-1]
+    minor = Signals(events_available=True, paste_share=0.2, pasted_from_source_share=0.2,
+                    pasted_from_source_chars=120, foreign_paste_share=0.0,
+                    foreign_paste_chars=0, typed_share=0.8)
+    assert fuse(V("llm", 0.95), minor, THR).verdict == "llm"
+
+
 def test_unavailable_signals_change_nothing() -> None:
     v = V("uncertain", 0.7)
     assert fuse(v, Signals.unavailable("no events"), THR) is v
