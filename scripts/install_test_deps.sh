@@ -18,3 +18,5 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
   pkill -x prometheus 2>/dev/null || true
 fi
+# helm for the chart tests: built once with `go install` from the Go module proxy, cached
+bash "$(dirname "$0")/ensure_helm.sh" >/dev/null
