@@ -13,9 +13,10 @@ Data flow (see the README)::
 Delivery is at-least-once: a batch's messages are acked only after every flag
 and dead letter of the batch was confirmed by the broker, so the committed
 offset never passes an unpublished verdict. A crash replays the uncommitted
-tail; replays are keyed by ``submission_id`` and the rate table skips ids it
-has already counted. Agents run with concurrency 1 (faust#606), and
-exceptions never escape an agent (faust#189): they are dead-lettered and counted.
+tail; replays are keyed by ``submission_id`` and the rate table skips ids
+among a worker's last 20 verdicts, which is where replays land. Agents run
+with concurrency 1 (faust#606), and exceptions never escape an agent
+(faust#189): they are dead-lettered and counted.
 """
 
 from __future__ import annotations
@@ -64,12 +65,11 @@ def _credentials(settings: Settings) -> Any:
 
 
 class Pipeline:
-    """What the agents do with a batch, separated from faust for clarity and tests."""
+    """What the scoring agent does with a batch, kept apart from the faust wiring."""
 
-    def __init__(self, settings: Settings, detector: Detector, metrics: Metrics) -> None:
+    def __init__(self, settings: Settings, detector: Detector) -> None:
         self.settings = settings
         self.detector = detector
-        self.metrics = metrics
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
         self.last_inference_s = 0.0
 
@@ -98,7 +98,7 @@ class Pipeline:
 
 def build_app(settings: Settings, detector: Detector, metrics: Metrics) -> faust.App:
     """The faust app with its topics, agents, table and web views."""
-    pipe = Pipeline(settings, detector, metrics)
+    pipe = Pipeline(settings, detector)
     app = faust.App(
         settings.consumer_group,
         broker=[f"kafka://{hp}" for hp in (settings.kafka_bootstrap or "").split(",")],
