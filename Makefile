@@ -23,9 +23,10 @@ $(VENV)/.dev: $(VENV)/.runtime
 	touch $@
 
 setup: $(VENV)/.runtime
+	bash scripts/install_system_deps.sh run
 
 setup-dev: $(VENV)/.dev
-	bash scripts/install_test_deps.sh
+	bash scripts/install_system_deps.sh test
 
 run: setup
 	$(BIN)/crowdguard demo
