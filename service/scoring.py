@@ -76,8 +76,10 @@ def _score_chunk(detector: Detector, recs: list[Record]) -> Iterator[ScoredRow]:
     texts: list[str] = []
     slots: list[int] = []
     problems: dict[int, str] = {}
+    found: list[str | None] = []
     for i, rec in enumerate(recs):
         text, problem = _text_of(rec)
+        found.append(text)
         if problem is not None:
             problems[i] = problem
             log.warning("record not scored", extra={"where": rec.where, "reason": problem})
@@ -89,8 +91,7 @@ def _score_chunk(detector: Detector, recs: list[Record]) -> Iterator[ScoredRow]:
         if i in problems:
             yield ScoredRow(rec, Verdict("uncertain", None, (problems[i],)))
         else:
-            text, _ = _text_of(rec)
-            yield ScoredRow(rec, decide(text or "", scores.get(i), detector.info))
+            yield ScoredRow(rec, decide(found[i] or "", scores.get(i), detector.info))
 
 
 def score_file(detector: Detector, path: str | Path) -> Iterator[ScoredRow]:
