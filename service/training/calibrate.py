@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import CrowdguardError, TrainingError
-from ..evaluation import auroc, choose_thresholds, fit_platt, platt_probability, summarize, verdicts_for
+from ..evaluation import (auroc, choose_thresholds, fit_platt, platt_probability, summarize,
+                          verdicts_for)
 from ..settings import cpu_count
 
 __all__ = ["CalibrationResult", "calibrate"]
@@ -70,7 +71,7 @@ def check_quantization(y: np.ndarray, z_int8: np.ndarray, z_fp32: np.ndarray) ->
         raise TrainingError(
             f"int8 quantization broke this model: validation AUROC {a32:.3f} in fp32 but "
             f"{a8:.3f} in int8. This base does not survive dynamic int8 quantization; train "
-            "on all-MiniLM-L6-v2, or serve the fp32 model.onnx on a GPU")
+            "on all-MiniLM-L6-v2 instead (the fp32 export, model.onnx, is left for inspection)")
 
 
 def calibrate(model_dir: Path, texts: Sequence[str], labels: Sequence[int], *,

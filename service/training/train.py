@@ -232,9 +232,13 @@ def train_model(data: list[Path], out: Path, *, base: str = "all-MiniLM-L6-v2", 
         "thresholds": {"llm": 0.5, "human": 0.5, "target_fpr": target_fpr},
         "abstain": dict(ABSTAIN),
     }
-    write_metadata(out, meta)  # provisional: lets the runtime loader open the directory
-    result = calibrate(out, [e.text for e in val], [e.label for e in val],
-                       target_fpr=target_fpr, target_fnr=TARGET_FNR)
+    provisional = write_metadata(out, meta)  # lets the runtime loader open the directory
+    try:
+        result = calibrate(out, [e.text for e in val], [e.label for e in val],
+                           target_fpr=target_fpr, target_fnr=TARGET_FNR)
+    except TrainingError:
+        provisional.unlink()  # an uncalibrated directory must not load as a model
+        raise
     meta.update(result.metadata(target_fpr))
     meta["training"] = {
         "data": [{"file": f.file, "sha256": f.sha256, "records": f.records}

@@ -166,18 +166,18 @@ def test_split_rejects_bad_fraction() -> None:
 
 def test_resolve_base_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from service.errors import TrainingError
-    from service.training import bases as train_mod
+    from service.training import bases
 
-    monkeypatch.setitem(train_mod.BASES, "fake-base",
-                        train_mod.PackagedModel("crowdguard_no_such_pkg", "model"))
+    monkeypatch.setitem(bases.BASES, "fake-base",
+                        bases.PackagedModel("crowdguard_no_such_pkg", "model"))
     with pytest.raises(TrainingError, match="pip install crowdguard-no-such-pkg"):
-        train_mod.resolve_base("fake-base")
+        bases.resolve_base("fake-base")
     with pytest.raises(TrainingError, match="unknown base model"):
-        train_mod.resolve_base("no-such-base")
+        bases.resolve_base("no-such-base")
     with pytest.raises(TrainingError, match="no config.json"):
-        train_mod.resolve_base(str(tmp_path))
+        bases.resolve_base(str(tmp_path))
     (tmp_path / "config.json").write_text("{}", encoding="utf-8")
-    local = train_mod.resolve_base(str(tmp_path))
+    local = bases.resolve_base(str(tmp_path))
     assert local.path == tmp_path.resolve() and local.package is None
 
 
