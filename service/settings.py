@@ -111,6 +111,24 @@ class Settings(BaseSettings):
     def intra_op_threads(self) -> int:
         return self.threads or cpu_count()
 
+    def for_child(self) -> tuple[list[str], dict[str, str]]:
+        """Command-line flags, plus environment entries for secrets (kept out of ``ps``),
+        that give a ``crowdguard`` child process these same settings."""
+        argv: list[str] = []
+        env: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            flag = "--" + name.replace("_", "-")
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                env["CROWDGUARD_" + name.upper()] = value.get_secret_value()
+            elif isinstance(value, bool):
+                argv.append(flag if value else "--no-" + name.replace("_", "-"))
+            else:
+                argv += [flag, str(value)]
+        return argv, env
+
     def masked(self) -> dict[str, Any]:
         """Settings as a dict safe to log (secrets stay masked)."""
         return {k: (str(v) if isinstance(v, (SecretStr, Path)) else v)

@@ -147,11 +147,9 @@ def run_demo(settings: Settings, *, sample: Path = SAMPLE_STREAM, fmt: str = "js
 
     settings, started = ensure_bootstrap(settings)
     expected = sum(1 for s in iter_submissions(sample, fmt) if isinstance(s, dict))
-    env = dict(os.environ)  # the child reads its settings from flags, not from env we add
-    cmd = [sys.executable, "-m", "service.cli", "run", "--kafka-bootstrap",
-           str(settings.kafka_bootstrap), "--web-port", str(settings.web_port),
-           "--model-dir", str(settings.model_dir), "--consumer-group", settings.consumer_group,
-           "--data-dir", str(settings.data_dir), "--log-level", "WARNING"]
+    argv, secrets = settings.for_child()
+    env = {**os.environ, **secrets}  # passed through to the child, not read here
+    cmd = [sys.executable, "-m", "service.cli", "run", *argv, "--log-level", "WARNING"]
     proc = subprocess.Popen(cmd, env=env)  # noqa: S603 - our own entry point
     stop = asyncio.Event()
     try:

@@ -42,3 +42,20 @@ def test_readme_documents_every_setting():
     for name in Settings.model_fields:
         flag = "--" + name.replace("_", "-")
         assert flag in readme, f"README configuration table lacks {flag}"
+
+
+def test_a_child_process_gets_the_same_settings(monkeypatch):
+    from service.cli import _settings_from
+
+    for name in Settings.model_fields:
+        monkeypatch.delenv("CROWDGUARD_" + name.upper(), raising=False)
+    s = load_settings(topic_submissions="t.subs", batch_size=7, include_text=True,
+                      kafka_bootstrap="127.0.0.1:1234", kafka_sasl_username="u",
+                      kafka_sasl_password="hunter2", threads=3)
+    argv, env = s.for_child()
+    assert "hunter2" not in " ".join(argv)  # secrets travel in the environment, not in ps
+    assert env == {"CROWDGUARD_KAFKA_SASL_PASSWORD": "hunter2"}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    child = _settings_from(build_parser().parse_args(["run", *argv]))
+    assert child == s
