@@ -207,7 +207,12 @@ def render_model_card(meta: dict[str, Any]) -> str:
     base = meta.get("base", {})
     a, b = float(cal.get("a", 1.0)), float(cal.get("b", 0.0))
     labels = ", ".join(f"`{x}`" for x in meta.get("labels", []))
-    file_line = f"`{files.get('cpu')}` (int8, dynamic quantization; CPU default), "
+    cpu_is_int8 = files.get("cpu") != files.get("fp32")
+    if cpu_is_int8:
+        file_line = f"`{files.get('cpu')}` (int8, dynamic quantization; CPU default), "
+    else:
+        file_line = ("no int8 file (dynamic int8 quantization broke this model, see "
+                     "\"int8 vs fp32\"; CPU serves fp32), ")
     if files.get("fp32"):
         file_line += f"`{files.get('fp32')}` (fp32; GPU path), "
     else:
@@ -247,7 +252,7 @@ size {tr.get('batch_size')}, {_fmt(tr.get('seconds'), 0)} s of training on CPU.
 ## Validation figures
 
 Held-out validation texts ({val.get('n')}: {val.get('n_human')} human,
-{val.get('n_llm')} LLM), scored with the int8 model and calibrated
+{val.get('n_llm')} LLM), scored with the {'int8' if cpu_is_int8 else 'fp32'} model and calibrated
 probabilities. The same texts chose the calibration and thresholds, so these
 figures are optimistic; evaluate on independent data before relying on them.
 

@@ -240,6 +240,9 @@ def train_model(data: list[Path], out: Path, *, base: str = "all-MiniLM-L6-v2", 
         provisional.unlink()  # an uncalibrated directory must not load as a model
         raise
     meta.update(result.metadata(target_fpr))
+    if result.cpu_precision == "fp32":  # int8 broke it: the CPU path serves fp32
+        meta["files"] = {"cpu": FP32_FILE, "fp32": FP32_FILE, "tokenizer": TOKENIZER_FILE}
+        (out / INT8_FILE).unlink()
     meta["training"] = {
         "data": [{"file": f.file, "sha256": f.sha256, "records": f.records}
                  for f in dataset.files],
