@@ -16,7 +16,7 @@ import orjson
 
 from .errors import CrowdguardError
 from .logs import setup_logging
-from .settings import Settings, load_settings
+from .settings import Settings, flag_for, load_settings
 from .training.bases import BASES
 
 __all__ = ["main", "build_parser"]
@@ -27,7 +27,7 @@ def _settings_flags() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("settings (each also read from CROWDGUARD_<NAME>)")
     for name, field in Settings.model_fields.items():
-        flag = "--" + name.replace("_", "-")
+        flag = flag_for(name)
         env = "CROWDGUARD_" + name.upper()
         help_ = f"{field.description or ''} [env {env}]".strip()
         if field.annotation is bool:

@@ -18,7 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigError
 
-__all__ = ["Settings", "load_settings", "DEFAULT_MODEL_DIR", "cpu_count"]
+__all__ = ["Settings", "flag_for", "load_settings", "DEFAULT_MODEL_DIR", "cpu_count"]
 
 #: The model shipped in the repository (and baked into the image).
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "crowdguard-detector"
@@ -118,13 +118,13 @@ class Settings(BaseSettings):
         env: dict[str, str] = {}
         for name in type(self).model_fields:
             value = getattr(self, name)
-            flag = "--" + name.replace("_", "-")
+            flag = flag_for(name)
             if value is None:
                 continue
             if isinstance(value, SecretStr):
                 env["CROWDGUARD_" + name.upper()] = value.get_secret_value()
             elif isinstance(value, bool):
-                argv.append(flag if value else "--no-" + name.replace("_", "-"))
+                argv.append(flag if value else "--no-" + flag[2:])
             else:
                 argv += [flag, str(value)]
         return argv, env
@@ -133,6 +133,11 @@ class Settings(BaseSettings):
         """Settings as a dict safe to log (secrets stay masked)."""
         return {k: (str(v) if isinstance(v, (SecretStr, Path)) else v)
                 for k, v in self.model_dump().items()}
+
+
+def flag_for(name: str) -> str:
+    """The command-line flag of setting ``name`` (``batch_size`` -> ``--batch-size``)."""
+    return "--" + name.replace("_", "-")
 
 
 def load_settings(**overrides: Any) -> Settings:
