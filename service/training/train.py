@@ -216,7 +216,8 @@ def train_model(data: list[Path], out: Path, *, base: str = "all-MiniLM-L6-v2", 
             raise TrainingError(f"cannot save the fine-tuned checkpoint: {exc}") from exc
         del model
         export_onnx(Path(ckpt), out / FP32_FILE)
-    quantize_int8(out / FP32_FILE, out / INT8_FILE)
+    quantization = {"per_channel": True, "reduce_range": True}  # see quantize_int8
+    quantize_int8(out / FP32_FILE, out / INT8_FILE, **quantization)
     save_tokenizer(tokenizer, out / TOKENIZER_FILE, max_length)
 
     meta: dict[str, Any] = {
@@ -228,6 +229,7 @@ def train_model(data: list[Path], out: Path, *, base: str = "all-MiniLM-L6-v2", 
         "max_length": max_length,
         "labels": list(LABEL_NAMES),
         "files": {"cpu": INT8_FILE, "fp32": FP32_FILE, "tokenizer": TOKENIZER_FILE},
+        "quantization": {"method": "dynamic", **quantization},
         "calibration": {"method": "platt", "a": 1.0, "b": 0.0},
         "thresholds": {"llm": 0.5, "human": 0.5, "target_fpr": target_fpr},
         "abstain": dict(ABSTAIN),
@@ -242,6 +244,7 @@ def train_model(data: list[Path], out: Path, *, base: str = "all-MiniLM-L6-v2", 
     meta.update(result.metadata(target_fpr))
     if result.cpu_precision == "fp32":  # int8 broke it: the CPU path serves fp32
         meta["files"] = {"cpu": FP32_FILE, "fp32": FP32_FILE, "tokenizer": TOKENIZER_FILE}
+        del meta["quantization"]
         (out / INT8_FILE).unlink()
     meta["training"] = {
         "data": [{"file": f.file, "sha256": f.sha256, "records": f.records}
