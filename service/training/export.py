@@ -105,14 +105,13 @@ def quantize_int8(fp32_file: Path, out_file: Path, *, per_channel: bool = True,
     (shape inference and onnxruntime's basic optimizations), as onnxruntime
     recommends before quantizing.
 
-    ``reduce_range`` keeps the weights in 7 bits. On x86 CPUs without VNNI
-    (AVX2 only) onnxruntime's uint8 x int8 kernels add pairs of products in
-    saturating 16-bit arithmetic; full-range per-channel weights overflow it,
-    so the same int8 file gives different, damaged outputs there than on a
-    VNNI CPU. Measured on this project's AVX2 machine: all-mpnet-base-v2 fell
-    from AUROC 1.000 (fp32) to 0.77 in full-range int8 and kept 0.997 with
-    ``reduce_range``; all-MiniLM-L6-v2 disagreed with fp32 in sign on 27 of
-    2,008 texts, 14 with ``reduce_range``.
+    ``reduce_range`` keeps the weights in 7 bits, as onnxruntime's
+    documentation advises for x86 CPUs without VNNI (AVX2 only): there its
+    uint8 x int8 kernels add pairs of products in saturating 16-bit
+    arithmetic, which full 8-bit weights can overflow. Measured on this
+    project's AVX2 machine with ``bench/bench_quantization.py``:
+    all-mpnet-base-v2 fell from AUROC 1.000 (fp32) to 0.77 with 8-bit
+    weights and kept 0.997 with 7-bit ones.
     """
     try:
         from onnxruntime.quantization import QuantType, quantize_dynamic
