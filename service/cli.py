@@ -111,6 +111,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_refinish(args: argparse.Namespace) -> int:
+    setup_logging("INFO", "console")
+    try:
+        from .training import refinish_model
+    except ImportError as exc:
+        raise CrowdguardError(
+            f"re-finishing needs the train extra ({exc.name} is missing): "
+            "pip install 'crowdguard[train]'") from exc
+    meta = refinish_model(Path(args.model), [Path(p) for p in args.data])
+    fam = meta.get("familiarity", {})
+    print(f"model {args.model} re-finished: validation auroc={meta['validation'].get('auroc')} "
+          f"familiarity threshold={fam.get('threshold')}", file=sys.stderr)
+    return 0
+
+
 def cmd_broker(args: argparse.Namespace) -> int:
     from .broker import LocalBroker
 
@@ -209,6 +224,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="false-positive rate the llm threshold is chosen for")
     p.add_argument("--version", default="0.1.0", help="version written into the metadata")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("refinish", help="redo a trained model's steps after export (int8, "
+                                        "calibration, familiarity) on its own data split")
+    p.add_argument("--model", required=True, help="model directory written by `train`")
+    p.add_argument("--data", nargs="+", required=True,
+                   help="the files it was trained on, unchanged (their hashes are checked)")
+    p.set_defaults(func=cmd_refinish)
 
     p = sub.add_parser("broker", parents=[settings_flags],
                        help="the local Apache Kafka broker for dev, tests and the demo")

@@ -4,7 +4,8 @@ Pure logic: no I/O, no model. The verdict is ``llm``, ``human`` or
 ``uncertain``; every verdict carries the reasons that drove it. The model's
 thresholds were chosen on held-out data for a target false-positive rate, so
 ``llm`` is only said when the text score clears that bar; texts the model was
-not built for (too short, not English prose) are ``uncertain``.
+not built for (too short, not English prose, or unlike its training data by
+the feature distance of :mod:`service.detector.familiarity`) are ``uncertain``.
 """
 
 from __future__ import annotations
@@ -43,6 +44,15 @@ def abstain_reason(text: str, info: ModelInfo) -> str | None:
     return None
 
 
+def unfamiliar_reason(score: TextScore, info: ModelInfo) -> str | None:
+    """Why ``score`` should not be trusted because its text is unlike the training data."""
+    fam = info.familiarity
+    if fam is None or score.distance is None or score.distance <= fam.threshold:
+        return None
+    return (f"unlike the model's training data: feature distance {score.distance:.1f} > "
+            f"{fam.threshold:.1f}")
+
+
 def decide(text: str, score: TextScore | None, info: ModelInfo) -> Verdict:
     """Verdict for one text given its score (``None`` when it could not be scored)."""
     reasons: list[str] = []
@@ -53,6 +63,8 @@ def decide(text: str, score: TextScore | None, info: ModelInfo) -> Verdict:
     thr = info.thresholds
     if score.truncated:
         reasons.append(f"scored the first {score.tokens} tokens of a longer text")
+    if abstain is None:
+        abstain = unfamiliar_reason(score, info)
     if abstain is not None:
         return Verdict("uncertain", p, (abstain, f"text score {p:.2f} not used", *reasons))
     if p >= thr.llm:

@@ -2,9 +2,12 @@
 
 from .backend import available_providers
 from .detector import Detector, TextScore
-from .model_dir import METADATA_FILE, Calibration, ModelInfo, Thresholds, load_model_info
+from .familiarity import FAMILIARITY_FILE, FEATURES_OUTPUT, FeatureDistribution
+from .model_dir import (METADATA_FILE, Calibration, Familiarity, ModelInfo, Thresholds,
+                        load_model_info)
 
 __all__ = [
-    "Detector", "TextScore", "ModelInfo", "Thresholds", "Calibration", "METADATA_FILE",
+    "Detector", "TextScore", "ModelInfo", "Thresholds", "Calibration", "Familiarity",
+    "FeatureDistribution", "FAMILIARITY_FILE", "FEATURES_OUTPUT", "METADATA_FILE",
     "load_model_info", "available_providers",
 ]

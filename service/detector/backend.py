@@ -14,6 +14,7 @@ from typing import Literal
 import numpy as np
 
 from ..errors import BackendError
+from .familiarity import FEATURES_OUTPUT
 
 __all__ = ["Session", "create_session", "available_providers"]
 
@@ -29,24 +30,34 @@ def available_providers() -> list[str]:
 
 
 class Session:
-    """A loaded ONNX model: ``run(feeds) -> logits`` (shape ``[batch, 2]``)."""
+    """A loaded ONNX model: ``run(feeds) -> (logits, features)``.
+
+    ``logits`` has shape ``[batch, 2]``. ``features`` (``[batch, dim]``, the
+    input of the classification head) is ``None`` when the graph has no
+    ``features`` output (models trained before 0.2.0).
+    """
 
     def __init__(self, sess: object, device: Device, path: Path) -> None:
         self._sess = sess
         self.device = device
         self.path = path
         self.input_names = [i.name for i in sess.get_inputs()]  # type: ignore[attr-defined]
-        self.output_name = sess.get_outputs()[0].name  # type: ignore[attr-defined]
+        outputs = [o.name for o in sess.get_outputs()]  # type: ignore[attr-defined]
+        self.output_name = outputs[0]
+        self.has_features = FEATURES_OUTPUT in outputs[1:]
+        self._fetch = [self.output_name] + ([FEATURES_OUTPUT] if self.has_features else [])
         self.providers = list(sess.get_providers())  # type: ignore[attr-defined]
 
-    def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+    def run(self, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
         try:
-            (out,) = self._sess.run(  # type: ignore[attr-defined]
-                [self.output_name], {k: v for k, v in feeds.items() if k in self.input_names})
+            out = self._sess.run(  # type: ignore[attr-defined]
+                self._fetch, {k: v for k, v in feeds.items() if k in self.input_names})
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise BackendError(f"inference failed on {self.device} ({self.path.name}): {exc}") \
                 from exc
-        return np.asarray(out, dtype=np.float32)
+        logits = np.asarray(out[0], dtype=np.float32)
+        features = np.asarray(out[1], dtype=np.float32) if self.has_features else None
+        return logits, features
 
 
 def create_session(path: Path, *, device: Device = "cpu", threads: int = 1) -> Session:

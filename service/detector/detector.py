@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import BackendError, ModelError
 from ..text import normalize
 from .backend import Device, Session, create_session
+from .familiarity import FEATURES_OUTPUT, FeatureDistribution
 from .model_dir import ModelInfo, load_model_info
 
 __all__ = ["Detector", "TextScore"]
@@ -26,12 +27,17 @@ Precision = Literal["int8", "fp32"]
 
 @dataclass(frozen=True)
 class TextScore:
-    """Score of one text: calibrated probability, raw margin, and whether it was truncated."""
+    """Score of one text: calibrated probability, raw margin, and whether it was truncated.
+
+    ``distance`` is how far the text's features lie from the training data
+    (:mod:`.familiarity`), or ``None`` for a model without that distribution.
+    """
 
     p_llm: float
     margin: float
     tokens: int
     truncated: bool
+    distance: float | None = None
 
 
 class Detector:
@@ -52,8 +58,10 @@ class Detector:
 
     def __init__(self, info: ModelInfo, tokenizer: object, session: Session, *,
                  calibrated: bool = True, batch_size: int = 32,
-                 precision: Precision = "int8") -> None:
+                 precision: Precision = "int8",
+                 familiarity: FeatureDistribution | None = None) -> None:
         self.info = info
+        self.familiarity = familiarity
         self._tok = tokenizer
         self.session = session
         self.calibrated = calibrated
@@ -80,8 +88,15 @@ class Detector:
             raise ModelError(f"{info.path}: no {precision} model file (files.{role}) in metadata")
         tokenizer = _load_tokenizer(info)
         session = create_session(info.file(role), device=device, threads=threads)
+        familiarity = None
+        if info.familiarity is not None:
+            if not session.has_features:
+                raise ModelError(f"{info.file(role)} has no {FEATURES_OUTPUT!r} output, but the "
+                                 "metadata names a feature distribution; re-create the model "
+                                 "with `crowdguard train`")
+            familiarity = FeatureDistribution.load(info.file("familiarity"))
         return cls(info, tokenizer, session, calibrated=calibrated, batch_size=batch_size,
-                   precision=precision)
+                   precision=precision, familiarity=familiarity)
 
     # -- scoring --------------------------------------------------------------------
     def margins(self, texts: Sequence[str]) -> np.ndarray:
@@ -91,23 +106,40 @@ class Detector:
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         return np.array([s.p_llm for s in self.score(texts)], dtype=np.float64)
 
+    def features(self, texts: Sequence[str]) -> np.ndarray:
+        """The classification head's input for each of ``texts`` (``[n, dim]``)."""
+        if not self.session.has_features:
+            raise ModelError(f"{self.session.path} has no {FEATURES_OUTPUT!r} output")
+        rows = [f for _, _, f in self._run(texts)]
+        return np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
+
     def score(self, texts: Sequence[str]) -> list[TextScore]:
         """Score ``texts`` in order; batches are formed by length to limit padding."""
+        out: list[TextScore] = []
+        for enc, row, feats in self._run(texts):
+            margin = float(row[1] - row[0])
+            distance = None
+            if self.familiarity is not None and feats is not None:
+                distance = float(self.familiarity.distances(feats)[0])
+            out.append(TextScore(self._calibrate(margin), margin, sum(enc.attention_mask),
+                                 bool(enc.overflowing), distance))
+        return out
+
+    def _run(self, texts: Sequence[str]) -> list[tuple[object, np.ndarray, np.ndarray | None]]:
+        """(encoding, logits row, features row or None) per text, in input order."""
         if not texts:
             return []
         encs = self._tok.encode_batch([normalize(t) for t in texts])  # type: ignore[attr-defined]
         order = sorted(range(len(encs)), key=lambda i: len(encs[i].ids))
-        out: list[TextScore | None] = [None] * len(encs)
+        out: list[tuple[object, np.ndarray, np.ndarray | None] | None] = [None] * len(encs)
         for start in range(0, len(order), self.batch_size):
             idx = order[start:start + self.batch_size]
             batch = [encs[i] for i in idx]
-            logits = self.session.run(self._feeds(batch))
+            logits, feats = self.session.run(self._feeds(batch))
             if logits.ndim != 2 or logits.shape[1] != 2:
                 raise BackendError(f"model output has shape {logits.shape}, expected [batch, 2]")
-            for i, enc, row in zip(idx, batch, logits, strict=True):
-                margin = float(row[1] - row[0])
-                out[i] = TextScore(self._calibrate(margin), margin, sum(enc.attention_mask),
-                                   bool(enc.overflowing))
+            for r, i in enumerate(idx):
+                out[i] = (encs[i], logits[r], None if feats is None else feats[r])
         return out  # type: ignore[return-value]
 
     def _feeds(self, batch: list) -> dict[str, np.ndarray]:

@@ -3,7 +3,9 @@
 A model directory holds ``crowdguard-model.json`` (the metadata written by
 ``crowdguard train``), the tokenizer (``tokenizer.json``) and one or two ONNX
 files: ``model.int8.onnx`` for CPU and, optionally, ``model.onnx`` (fp32) for
-the GPU path. :func:`load_model_info` checks all of it up front and says what
+the GPU path; models trained since 0.2.0 also hold ``familiarity.npz``, the
+distribution of their training texts' features (:mod:`.familiarity`).
+:func:`load_model_info` checks all of it up front and says what
 is missing, so a worker never starts with a half-usable model.
 """
 
@@ -17,7 +19,8 @@ import orjson
 
 from ..errors import ModelError
 
-__all__ = ["METADATA_FILE", "FORMAT", "ModelInfo", "Thresholds", "Calibration", "load_model_info"]
+__all__ = ["METADATA_FILE", "FORMAT", "ModelInfo", "Thresholds", "Calibration", "Familiarity",
+           "load_model_info"]
 
 METADATA_FILE = "crowdguard-model.json"
 FORMAT = 1
@@ -42,6 +45,17 @@ class Thresholds:
 
 
 @dataclass(frozen=True)
+class Familiarity:
+    """A text whose feature distance exceeds ``threshold`` is unlike the training data.
+
+    ``quantile`` is the share of validation texts at or below the threshold.
+    """
+
+    threshold: float
+    quantile: float | None = None
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     """Validated metadata of a model directory."""
 
@@ -54,6 +68,7 @@ class ModelInfo:
     thresholds: Thresholds
     min_words: int = 15
     min_english: float = 0.2
+    familiarity: Familiarity | None = None
     validation: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -106,6 +121,15 @@ def load_model_info(path: str | Path) -> ModelInfo:
     cal = meta.get("calibration") or {}
     thr = meta.get("thresholds") or {}
     abstain = meta.get("abstain") or {}
+    fam = meta.get("familiarity")
+    if ("familiarity" in files) != isinstance(fam, dict):
+        raise ModelError(f"{meta_path}: files.familiarity and the familiarity entry must come "
+                         "together; re-create the model with `crowdguard train`")
+    try:
+        familiarity = None if fam is None else Familiarity(
+            float(fam["threshold"]), None if fam.get("quantile") is None else float(fam["quantile"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"{meta_path}: malformed familiarity entry: {exc}") from exc
     try:
         calibration = Calibration(str(cal.get("method", "platt")), float(cal.get("a", 1.0)),
                                   float(cal.get("b", 0.0)))
@@ -121,6 +145,7 @@ def load_model_info(path: str | Path) -> ModelInfo:
             thresholds=thresholds,
             min_words=int(abstain.get("min_words", 15)),
             min_english=float(abstain.get("min_english", 0.2)),
+            familiarity=familiarity,
             validation=dict(meta.get("validation") or {}),
             raw=meta,
         )

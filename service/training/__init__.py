@@ -5,6 +5,6 @@ Importing this package is cheap; torch and transformers load only when
 """
 
 from .bases import BASES, resolve_base
-from .train import train_model
+from .train import finish_model, refinish_model, train_model
 
-__all__ = ["BASES", "resolve_base", "train_model"]
+__all__ = ["BASES", "resolve_base", "train_model", "finish_model", "refinish_model"]

@@ -2,6 +2,8 @@
 
 * :func:`export_onnx` turns a fine-tuned Hugging Face checkpoint into
   ``model.onnx`` (fp32) with optimum-onnx's ``main_export``;
+* :func:`expose_features` adds the classification head's input to the graph
+  as a second output, ``features``, for the familiarity check;
 * :func:`quantize_int8` makes ``model.int8.onnx`` with onnxruntime dynamic
   quantization (int8 weights, activations quantized at run time);
 * :func:`save_tokenizer` writes ``tokenizer.json`` (tokenizers fast format)
@@ -31,6 +33,7 @@ __all__ = [
     "METADATA_FILE",
     "CARD_FILE",
     "export_onnx",
+    "expose_features",
     "quantize_int8",
     "save_tokenizer",
     "write_metadata",
@@ -75,6 +78,57 @@ def export_onnx(checkpoint: Path, out_file: Path, *, opset: int | None = None) -
         shutil.move(str(produced), out_file)
     log.info("exported %s (%.1f MB)", out_file, out_file.stat().st_size / 1e6)
     return out_file
+
+
+def expose_features(onnx_file: Path) -> int:
+    """Add the input of the classification head as graph output ``features``; return its size.
+
+    The head is the last matrix product before ``logits``: a ``Gemm``, or a
+    ``MatMul`` with a constant weight followed by an ``Add`` (BERT's
+    classifier, MPNet's ``out_proj``). An ``Identity`` node names its input
+    ``features``, so the file keeps one output name whatever the base. The
+    file is rewritten in place, before quantization, so the int8 file has the
+    output too. A file that already has the output is left as it is.
+    """
+    try:
+        import onnx
+        from onnx import helper
+    except ImportError as exc:
+        raise TrainingError("the onnx package is missing; pip install 'crowdguard[train]'") from exc
+    from ..detector.familiarity import FEATURES_OUTPUT
+
+    model = onnx.load(str(onnx_file))
+    graph = model.graph
+    for o in graph.output:
+        if o.name == FEATURES_OUTPUT:  # already there (a re-finished directory)
+            return int(o.type.tensor_type.shape.dim[1].dim_value)
+    producer = {out: node for node in graph.node for out in node.output}
+    weights = {init.name: init for init in graph.initializer}
+    head = producer.get(graph.output[0].name)
+    feature_name = weight = None
+    dim = 0
+    if head is not None and head.op_type == "Gemm":
+        feature_name, weight = head.input[0], weights.get(head.input[1])
+        trans_b = next((a.i for a in head.attribute if a.name == "transB"), 0)
+        dim = None if weight is None else int(weight.dims[1 if trans_b else 0])
+    elif head is not None and head.op_type == "Add":
+        for name in head.input:
+            mm = producer.get(name)
+            if mm is not None and mm.op_type == "MatMul" and mm.input[1] in weights:
+                feature_name, weight = mm.input[0], weights[mm.input[1]]
+                dim = int(weight.dims[0])
+                break
+    if feature_name is None or weight is None:
+        raise TrainingError(f"cannot find the classification head of {onnx_file} (logits come "
+                            f"from {head.op_type if head is not None else 'nothing'}); "
+                            "the familiarity check needs a Gemm or MatMul+Add head")
+    graph.node.append(helper.make_node("Identity", [feature_name], [FEATURES_OUTPUT],
+                                       name="crowdguard_features"))
+    graph.output.append(helper.make_tensor_value_info(
+        FEATURES_OUTPUT, onnx.TensorProto.FLOAT, ["batch_size", dim]))
+    onnx.save(model, str(onnx_file))
+    log.info("exposed %s (%d values per text) as output %r", feature_name, dim, FEATURES_OUTPUT)
+    return dim
 
 
 def _below_warning(record: logging.LogRecord) -> bool:

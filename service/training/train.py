@@ -22,16 +22,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
+from ..detector.familiarity import FAMILIARITY_FILE
 from ..errors import InputError, TrainingError
 from ..settings import cpu_count
 from .bases import resolve_base
 from .calibrate import calibrate
 from .data import Example, load_dataset, split_validation
-from .export import (FP32_FILE, INT8_FILE, TOKENIZER_FILE, export_onnx, quantize_int8,
-                     save_tokenizer, write_metadata, write_model_card)
+from .export import (FP32_FILE, INT8_FILE, METADATA_FILE, TOKENIZER_FILE, expose_features,
+                     export_onnx, quantize_int8, save_tokenizer, write_metadata,
+                     write_model_card)
+from .familiarity import fit_familiarity
 
-__all__ = ["train_model"]
+__all__ = ["train_model", "finish_model", "refinish_model"]
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +180,7 @@ def train_model(data: list[Path], out: Path, *, base: str = "all-MiniLM-L6-v2", 
     """Train, export, quantize and calibrate a detector into ``out``; return its metadata.
 
     ``out`` receives ``model.int8.onnx``, ``model.onnx``, ``tokenizer.json``,
-    ``crowdguard-model.json`` and ``MODEL_CARD.md``. With ``group_field``
+    ``familiarity.npz``, ``crowdguard-model.json`` and ``MODEL_CARD.md``. With ``group_field``
     (e.g. ``HITId``) whole groups are held out for validation.
     Raises :class:`InputError` for bad training data and :class:`TrainingError`
     for everything else that goes wrong.
@@ -216,37 +220,8 @@ def train_model(data: list[Path], out: Path, *, base: str = "all-MiniLM-L6-v2", 
             raise TrainingError(f"cannot save the fine-tuned checkpoint: {exc}") from exc
         del model
         export_onnx(Path(ckpt), out / FP32_FILE)
-    quantization = {"per_channel": True, "reduce_range": True}  # see quantize_int8
-    quantize_int8(out / FP32_FILE, out / INT8_FILE, **quantization)
     save_tokenizer(tokenizer, out / TOKENIZER_FILE, max_length)
-
-    meta: dict[str, Any] = {
-        "format": 1,
-        "name": name,
-        "version": version,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "base": resolved.metadata(),
-        "max_length": max_length,
-        "labels": list(LABEL_NAMES),
-        "files": {"cpu": INT8_FILE, "fp32": FP32_FILE, "tokenizer": TOKENIZER_FILE},
-        "quantization": {"method": "dynamic", **quantization},
-        "calibration": {"method": "platt", "a": 1.0, "b": 0.0},
-        "thresholds": {"llm": 0.5, "human": 0.5, "target_fpr": target_fpr},
-        "abstain": dict(ABSTAIN),
-    }
-    provisional = write_metadata(out, meta)  # lets the runtime loader open the directory
-    try:
-        result = calibrate(out, [e.text for e in val], [e.label for e in val],
-                           target_fpr=target_fpr, target_fnr=TARGET_FNR)
-    except TrainingError:
-        provisional.unlink()  # an uncalibrated directory must not load as a model
-        raise
-    meta.update(result.metadata(target_fpr))
-    if result.cpu_precision == "fp32":  # int8 broke it: the CPU path serves fp32
-        meta["files"] = {"cpu": FP32_FILE, "fp32": FP32_FILE, "tokenizer": TOKENIZER_FILE}
-        del meta["quantization"]
-        (out / INT8_FILE).unlink()
-    meta["training"] = {
+    training: dict[str, Any] = {
         "data": [{"file": f.file, "sha256": f.sha256, "records": f.records}
                  for f in dataset.files],
         "seed": seed,
@@ -260,10 +235,98 @@ def train_model(data: list[Path], out: Path, *, base: str = "all-MiniLM-L6-v2", 
         "seconds": round(train_seconds, 1),
     }
     if group_field is not None:
-        meta["training"]["group_field"] = group_field
-    write_metadata(out, meta)
-    write_model_card(out, meta)
+        training["group_field"] = group_field
+    meta: dict[str, Any] = {
+        "format": 1,
+        "name": name,
+        "version": version,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "base": resolved.metadata(),
+        "max_length": max_length,
+        "labels": list(LABEL_NAMES),
+        "training": training,
+    }
+    meta = finish_model(out, meta, train, val, target_fpr=target_fpr)
     log.info("model written to %s in %.1f s (validation accuracy %s, AUROC %s)", out,
              time.monotonic() - started, meta["validation"]["accuracy"],
              meta["validation"]["auroc"])
     return meta
+
+
+def finish_model(out: Path, meta: dict[str, Any], train: Sequence[Example],
+                 val: Sequence[Example], *, target_fpr: float) -> dict[str, Any]:
+    """From ``out/model.onnx`` (fp32, as exported) to a complete model directory.
+
+    Adds the ``features`` output, quantizes to int8, calibrates and chooses
+    thresholds on ``val``, fits the familiarity check on ``train`` (threshold
+    from ``val``), and writes the metadata and the model card. ``meta`` holds
+    what training knows (name, version, base, max_length, labels, training);
+    ``out`` must hold ``model.onnx`` and ``tokenizer.json``. Returns the metadata.
+    """
+    expose_features(out / FP32_FILE)
+    quantization = {"per_channel": True, "reduce_range": True}  # see quantize_int8
+    quantize_int8(out / FP32_FILE, out / INT8_FILE, **quantization)
+    meta = {k: v for k, v in meta.items()
+            if k not in ("files", "quantization", "calibration", "thresholds", "abstain",
+                         "validation", "agreement_int8_fp32", "familiarity")}
+    meta.update({
+        "files": {"cpu": INT8_FILE, "fp32": FP32_FILE, "tokenizer": TOKENIZER_FILE},
+        "quantization": {"method": "dynamic", **quantization},
+        "calibration": {"method": "platt", "a": 1.0, "b": 0.0},
+        "thresholds": {"llm": 0.5, "human": 0.5, "target_fpr": target_fpr},
+        "abstain": dict(ABSTAIN),
+    })
+    provisional = write_metadata(out, meta)  # lets the runtime loader open the directory
+    try:
+        result = calibrate(out, [e.text for e in val], [e.label for e in val],
+                           target_fpr=target_fpr, target_fnr=TARGET_FNR)
+        meta.update(result.metadata(target_fpr))
+        if result.cpu_precision == "fp32":  # int8 broke it: the CPU path serves fp32
+            meta["files"] = {"cpu": FP32_FILE, "fp32": FP32_FILE, "tokenizer": TOKENIZER_FILE}
+            del meta["quantization"]
+            (out / INT8_FILE).unlink()
+        write_metadata(out, meta)  # calibrated; the familiarity check reads the CPU file
+        familiarity = fit_familiarity(out, [e.text for e in train], [e.label for e in train],
+                                      [e.text for e in val])
+    except TrainingError:
+        provisional.unlink()  # an unfinished directory must not load as a model
+        raise
+    meta["files"]["familiarity"] = FAMILIARITY_FILE
+    meta["familiarity"] = familiarity
+    write_metadata(out, meta)
+    write_model_card(out, meta)
+    return meta
+
+
+def refinish_model(out: Path, data: list[Path]) -> dict[str, Any]:
+    """Re-run :func:`finish_model` on a trained directory, with its own data split.
+
+    ``data`` must be the training files, unchanged: their hashes are checked
+    against the metadata, and the seed, ``val_fraction`` and ``group_field``
+    recorded there rebuild the same training and validation texts. Held-out
+    ``evaluations`` recorded in the metadata are dropped (they measured the
+    model as it was). For directories made before a step existed (the
+    ``features`` output, 7-bit int8): no fine-tuning is repeated.
+    """
+    meta_path = out / METADATA_FILE
+    try:
+        meta = orjson.loads(meta_path.read_bytes())
+        tr = meta["training"]
+        recorded = [(d["file"], d["sha256"]) for d in tr["data"]]
+        seed, val_fraction = int(tr["seed"]), float(tr["val_fraction"])
+        target_fpr = float(meta["thresholds"]["target_fpr"])
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise TrainingError(f"{meta_path}: not a model directory made by `crowdguard train` "
+                            f"({exc})") from exc
+    if not (out / FP32_FILE).is_file():
+        raise TrainingError(f"{out} has no {FP32_FILE}; re-finishing needs the fp32 export")
+    dataset = load_dataset(data, group_field=tr.get("group_field"))
+    given = [(f.file, f.sha256) for f in dataset.files]
+    if given != recorded:
+        raise InputError(f"the data files differ from those {out} was trained on: "
+                         f"expected {[n for n, _ in recorded]} with the hashes in {meta_path}",
+                         reason="data_mismatch")
+    train, val = split_validation(dataset.examples, val_fraction, seed)
+    meta.pop("evaluations", None)
+    meta["refinished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return finish_model(out, meta, train, val, target_fpr=target_fpr)

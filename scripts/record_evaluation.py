@@ -1,0 +1,76 @@
+"""Record a held-out evaluation in a model directory's metadata and re-render its card.
+
+Takes the JSON report that ``crowdguard evaluate --out REPORT`` wrote, picks one
+of its files (``--file``, needed only when the report holds several), and adds
+its overall metrics to the ``evaluations`` list of ``crowdguard-model.json`` in
+``--into``; an entry with the same ``--set`` name is replaced. Then
+``MODEL_CARD.md`` is written again from the metadata, so the card shows the
+figures exactly as ``evaluate`` measured them.
+
+``--model`` says which model was evaluated when it is not the directory's own
+(a twin trained without the held-out data, say); the report's model label is
+kept beside it.
+
+Usage: python scripts/record_evaluation.py --into MODEL_DIR --report REPORT.json
+       --set NAME [--file PATH] [--model TEXT] [--note TEXT] [--command TEXT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from service.detector.model_dir import load_model_info  # noqa: E402
+from service.training.export import METADATA_FILE, write_metadata, write_model_card  # noqa: E402
+
+
+def record(into: Path, report: dict, *, set_name: str, file: str | None = None,
+           model: str | None = None, note: str | None = None,
+           command: str | None = None) -> dict:
+    """Add the evaluation to ``into``'s metadata and card; return the entry written."""
+    load_model_info(into)  # fail fast on something that is not a model directory
+    files = report.get("files") or {}
+    if file is None:
+        if len(files) != 1:
+            raise SystemExit(f"the report holds {len(files)} files; name one with --file "
+                             f"({', '.join(files) or 'none'})")
+        file = next(iter(files))
+    if file not in files:
+        raise SystemExit(f"{file!r} is not in the report (it has: {', '.join(files)})")
+    entry = {"set": set_name, "model": model or "this model",
+             "evaluated": report.get("model"), "metrics": files[file]["all"]}
+    if note:
+        entry["note"] = note
+    if command:
+        entry["command"] = command
+    meta = json.loads((into / METADATA_FILE).read_text())
+    evals = [e for e in meta.get("evaluations", []) if e.get("set") != set_name]
+    meta["evaluations"] = [*evals, entry]
+    write_metadata(into, meta)
+    write_model_card(into, meta)
+    return entry
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--into", type=Path, required=True, help="model directory to record into")
+    ap.add_argument("--report", type=Path, required=True, help="`crowdguard evaluate --out` file")
+    ap.add_argument("--set", dest="set_name", required=True, help="name of the held-out set")
+    ap.add_argument("--file", help="which file of the report (when it has several)")
+    ap.add_argument("--model", help="the model evaluated, when not the directory's own")
+    ap.add_argument("--note", help="what the figures mean, shown under the table")
+    ap.add_argument("--command", help="the command that produced the report")
+    args = ap.parse_args()
+    entry = record(args.into, json.loads(args.report.read_text()), set_name=args.set_name,
+                   file=args.file, model=args.model, note=args.note, command=args.command)
+    print(json.dumps(entry, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

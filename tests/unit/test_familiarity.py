@@ -1,0 +1,172 @@
+"""The familiarity check: feature distribution math, its file, and the ONNX ``features`` output."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+
+from service.detector import Detector, FeatureDistribution
+from service.errors import ModelError
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_MODEL = ROOT / "models" / "crowdguard-detector"
+
+
+def _clusters(n: int = 400, dim: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    scale = np.linspace(0.5, 2.0, dim)  # unequal variances: Mahalanobis is not Euclidean
+    x = rng.normal(size=(n, dim)) * scale + np.where(y[:, None] == 1, 3.0, -3.0)
+    return x, y
+
+
+def test_distance_is_mahalanobis_to_the_nearest_class_mean() -> None:
+    x, y = _clusters()
+    dist = FeatureDistribution.fit(x, y, shrinkage=0.0)
+    means = np.stack([x[y == 0].mean(0), x[y == 1].mean(0)])
+    centered = x - means[y]
+    cov = centered.T @ centered / (len(x) - 2)
+    prec = np.linalg.inv(cov)
+    probe = np.array([[0.5, -1.0, 2.0, 0.0, 1.0, -2.0], [3.0] * 6])
+    expect = [min(np.sqrt((p - m) @ prec @ (p - m)) for m in means) for p in probe]
+    np.testing.assert_allclose(dist.distances(probe), expect, rtol=1e-4)
+
+
+def test_far_texts_are_far_and_shrinkage_keeps_few_samples_invertible() -> None:
+    x, y = _clusters()
+    dist = FeatureDistribution.fit(x, y)
+    near = dist.distances(x[:50])
+    far = dist.distances(x[:50] + 25.0)
+    assert far.min() > 3 * near.max()
+    # more dimensions than texts: the raw covariance is singular, the shrunk one is not
+    few, labels = np.random.default_rng(1).normal(size=(10, 40)), np.arange(10) % 2
+    assert np.isfinite(FeatureDistribution.fit(few, labels).distances(few)).all()
+    with pytest.raises(ValueError, match="both classes"):
+        FeatureDistribution.fit(x, np.zeros(len(x)))
+    with pytest.raises(ValueError, match="dimensions"):
+        dist.distances(np.zeros((1, 3)))
+
+
+def test_file_round_trip_and_clear_errors(tmp_path: Path) -> None:
+    x, y = _clusters()
+    dist = FeatureDistribution.fit(x, y)
+    back = FeatureDistribution.load(dist.save(tmp_path / "familiarity.npz"))
+    np.testing.assert_array_equal(back.distances(x[:5]), dist.distances(x[:5]))
+    (tmp_path / "broken.npz").write_bytes(b"not an npz")
+    with pytest.raises(ModelError, match="cannot read the feature distribution"):
+        FeatureDistribution.load(tmp_path / "broken.npz")
+    np.savez(tmp_path / "odd.npz", means=np.zeros((2, 3)), precision=np.eye(4))
+    with pytest.raises(ModelError, match="do not fit together"):
+        FeatureDistribution.load(tmp_path / "odd.npz")
+
+
+def _model_dir(tmp_path: Path, meta_extra: dict, files_extra: dict) -> Path:
+    out = tmp_path / "model"
+    shutil.copytree(DEFAULT_MODEL, out)
+    meta = orjson.loads((out / "crowdguard-model.json").read_bytes())
+    meta["files"].update(files_extra)
+    meta.update(meta_extra)
+    (out / "crowdguard-model.json").write_bytes(orjson.dumps(meta))
+    return out
+
+
+def test_metadata_and_files_must_agree(tmp_path: Path) -> None:
+    from service.detector import load_model_info
+
+    x, y = _clusters()
+    with pytest.raises(ModelError, match="must come together"):
+        load_model_info(_model_dir(tmp_path, {"familiarity": {"threshold": 3.0}}, {}))
+    shutil.rmtree(tmp_path / "model")
+    FeatureDistribution.fit(x, y).save(tmp_path / "f.npz")
+    out = _model_dir(tmp_path, {"familiarity": {"threshold": 3.0}},
+                     {"familiarity": "familiarity.npz"})
+    shutil.copy(tmp_path / "f.npz", out / "familiarity.npz")
+    # the metadata names a distribution, but this ONNX file has no features output
+    with pytest.raises(ModelError, match="no 'features' output"):
+        Detector.load(out)
+
+
+def _tiny_classifier(path: Path, head: str, vocab: int, dim: int = 8) -> None:
+    """Embedding -> mean over tokens -> tanh -> 2-way head, as a real exported graph."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(3)
+    inits = [numpy_helper.from_array(rng.normal(size=(vocab, dim)).astype(np.float32), "emb")]
+    nodes = [helper.make_node("Gather", ["emb", "input_ids"], ["tok"]),
+             helper.make_node("ReduceMean", ["tok"], ["pooled"], axes=[1], keepdims=0),
+             helper.make_node("Tanh", ["pooled"], ["act"])]
+    if head == "gemm":
+        inits.append(numpy_helper.from_array(rng.normal(size=(2, dim)).astype(np.float32), "w"))
+        inits.append(numpy_helper.from_array(np.zeros(2, np.float32), "b"))
+        nodes.append(helper.make_node("Gemm", ["act", "w", "b"], ["logits"], transB=1))
+    else:
+        inits.append(numpy_helper.from_array(rng.normal(size=(dim, 2)).astype(np.float32), "w"))
+        inits.append(numpy_helper.from_array(np.zeros(2, np.float32), "b"))
+        nodes += [helper.make_node("MatMul", ["act", "w"], ["mm"]),
+                  helper.make_node("Add", ["mm", "b"], ["logits"])]
+    graph = helper.make_graph(
+        nodes, "tiny",
+        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch_size", "seq"]),
+         helper.make_tensor_value_info("attention_mask", TensorProto.INT64,
+                                       ["batch_size", "seq"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch_size", 2])],
+        inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+
+
+@pytest.mark.parametrize("head", ["gemm", "matmul_add"])
+def test_features_output_survives_quantization_and_feeds_the_distance(
+        tmp_path: Path, head: str) -> None:
+    pytest.importorskip("onnx")
+    from service.training.export import expose_features, quantize_int8
+
+    tok = orjson.loads((DEFAULT_MODEL / "tokenizer.json").read_bytes())
+    vocab = len(tok["model"]["vocab"])
+    out = tmp_path / "model"
+    out.mkdir()
+    _tiny_classifier(out / "model.onnx", head, vocab)
+    assert expose_features(out / "model.onnx") == 8
+    assert expose_features(out / "model.onnx") == 8  # idempotent
+    quantize_int8(out / "model.onnx", out / "model.int8.onnx")
+    shutil.copy(DEFAULT_MODEL / "tokenizer.json", out / "tokenizer.json")
+    meta = {"format": 1, "name": "tiny", "version": "0", "max_length": 64,
+            "files": {"cpu": "model.int8.onnx", "fp32": "model.onnx",
+                      "tokenizer": "tokenizer.json"}}
+    (out / "crowdguard-model.json").write_bytes(orjson.dumps(meta))
+
+    texts = ["the patients who walked every day slept longer", "a study of sleep and walking",
+             "results were mixed across the two groups", "zebra quantum lattice vortex"]
+    for precision in ("int8", "fp32"):
+        det = Detector.load(out, precision=precision)
+        feats = det.features(texts)
+        assert feats.shape == (4, 8) and np.isfinite(feats).all()
+        assert all(s.distance is None for s in det.score(texts))  # no distribution yet
+    # one text per call, as int8 runs: this tiny graph averages padding tokens too
+    fp32 = Detector.load(out, precision="fp32", batch_size=1).features(texts)
+    np.testing.assert_allclose(Detector.load(out).features(texts), fp32, atol=0.05)
+
+    FeatureDistribution.fit(fp32, np.array([0, 1, 0, 1])).save(out / "familiarity.npz")
+    meta["files"]["familiarity"] = "familiarity.npz"
+    meta["familiarity"] = {"threshold": 1.0, "quantile": 0.99}
+    (out / "crowdguard-model.json").write_bytes(orjson.dumps(meta))
+    det = Detector.load(out, precision="fp32", batch_size=1)
+    assert det.info.familiarity is not None and det.info.familiarity.threshold == 1.0
+    scores = det.score(texts)
+    expect = det.familiarity.distances(fp32)
+    np.testing.assert_allclose([s.distance for s in scores], expect, rtol=1e-5)
+
+
+def test_the_shipped_default_model_loads_with_or_without_the_check() -> None:
+    det = Detector.load(DEFAULT_MODEL)
+    (score,) = det.score(["The study followed nurses for years and found more sleep problems."])
+    if det.info.familiarity is None:
+        assert score.distance is None
+    else:
+        assert score.distance is not None and score.distance >= 0.0
