@@ -217,6 +217,10 @@ class Metrics:
             "crowdguard_task_submissions_scored_total",
             f"Submissions scored, by task (at most {max_task_series} tasks; more as "
             f"task_id=\"{OTHER_TASK}\") and verdict", ["task_id", "verdict"], registry=r)
+        self.unfamiliar_texts = Counter(
+            "crowdguard_unfamiliar_texts_total",
+            "Scored submissions whose text lies beyond the model's familiarity threshold "
+            "(unlike its training data, so given no text verdict)", registry=r)
         self.dead_letters = Counter(
             "crowdguard_dead_letters_total", "Messages sent to the dead-letter topic, by reason",
             ["reason"], registry=r)
@@ -275,9 +279,12 @@ class Metrics:
         self.inference_seconds.observe(max(0.0, inference_s))
         self.batch_seconds.observe(max(0.0, batch_s))
 
-    def scored(self, verdict: str, task_id: str, p_llm: float | None = None) -> None:
+    def scored(self, verdict: str, task_id: str, p_llm: float | None = None, *,
+               unfamiliar: bool = False) -> None:
         verdict = verdict if verdict in VERDICTS else "uncertain"
         self.submissions_scored.labels(verdict).inc()
+        if unfamiliar:
+            self.unfamiliar_texts.inc()
         self.task_submissions_scored.labels(self._task_label(task_id), verdict).inc()
         if p_llm is not None and math.isfinite(p_llm):
             self.llm_probability.observe(p_llm)

@@ -130,6 +130,8 @@ class Flag:
     scored_at: str
     submitted_at: str | None = None
     text: str | None = None
+    #: distance of the text's features from the training data (``None``: model without the check)
+    feature_distance: float | None = None
 
     def to_bytes(self) -> bytes:
         d = asdict(self)

@@ -41,7 +41,7 @@ from .rates import PrevalenceTracker, ThresholdTracker, WorkerState
 from .schema import DeadLetter, Flag, Submission, dumps, now_iso, parse_submission, parse_time
 from .settings import Settings
 from .signals import compute_signals, fuse
-from .verdict import decide
+from .verdict import decide, unfamiliar_reason
 
 __all__ = ["build_app", "Pipeline"]
 
@@ -94,6 +94,7 @@ class Pipeline:
             model=info.label, scored_at=now_iso(),
             submitted_at=sub.submitted_at.isoformat() if sub.submitted_at else None,
             text=sub.text if self.settings.include_text else None,
+            feature_distance=None if score.distance is None else round(score.distance, 3),
         )
 
 
@@ -208,7 +209,8 @@ def build_app(settings: Settings, detector: Detector, metrics: Metrics) -> faust
                     letters.append(dead_letter(exc, ev))
                     continue
                 out.append((sub.submission_id.encode(), flag.to_bytes()))
-                metrics.scored(flag.verdict, flag.task_id, flag.p_llm)
+                metrics.scored(flag.verdict, flag.task_id, flag.p_llm,
+                               unfamiliar=unfamiliar_reason(score, detector.info) is not None)
                 if sub.submitted_at is not None:
                     metrics.end_to_end((datetime.now(timezone.utc)
                                         - sub.submitted_at).total_seconds())

@@ -22,7 +22,7 @@ DOC = ROOT / "README.md"  # the runbook the alerts link to
 EXPECTED = {
     "CrowdguardWorkerLLMRateHigh", "CrowdguardTaskPrevalenceHigh",
     "CrowdguardDeadLetterRateHigh", "CrowdguardConsumerLagHigh",
-    "CrowdguardScoringLatencyHigh", "CrowdguardModelNotReady",
+    "CrowdguardScoringLatencyHigh", "CrowdguardModelNotReady", "CrowdguardUnfamiliarTextsHigh",
 }
 
 

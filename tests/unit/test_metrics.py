@@ -106,6 +106,15 @@ def test_scored_and_task_cap(m: Metrics) -> None:
     assert value(s, "crowdguard_text_llm_probability_sum") == pytest.approx(6 * 0.9 + 0.1)
 
 
+def test_unfamiliar_texts_are_counted(m: Metrics) -> None:
+    assert value(parse(m), "crowdguard_unfamiliar_texts_total") == 0  # exported before any
+    m.scored("uncertain", "a", p_llm=0.97, unfamiliar=True)
+    m.scored("human", "a", p_llm=0.1)
+    s = parse(m)
+    assert value(s, "crowdguard_unfamiliar_texts_total") == 1
+    assert value(s, "crowdguard_submissions_scored_total", verdict="uncertain") == 1
+
+
 def test_dead_letters_batches_latency(m: Metrics) -> None:
     m.dead_lettered("not_json")
     m.dead_lettered("something new")  # unknown reasons must not create series
