@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .detector import Detector
+from .detector import Detector, TextScore
 from .errors import InputError
 from .evaluation import summarize
 from .records import Record, parse_label, read_records
@@ -35,14 +35,17 @@ ID_FIELDS = ("id", "submission_id")
 class ScoredRow:
     record: Record
     verdict: Verdict
+    score: TextScore | None = None
 
     def as_output(self) -> dict[str, Any]:
         rid = next((self.record.fields[k] for k in ID_FIELDS if k in self.record.fields), None)
+        distance = None if self.score is None else self.score.distance
         return {
             "id": rid,
             "p_llm": None if self.verdict.p_llm is None else round(self.verdict.p_llm, 6),
             "verdict": self.verdict.verdict,
             "reasons": list(self.verdict.reasons),
+            "feature_distance": None if distance is None else round(distance, 3),
         }
 
 
@@ -91,7 +94,8 @@ def _score_chunk(detector: Detector, recs: list[Record]) -> Iterator[ScoredRow]:
         if i in problems:
             yield ScoredRow(rec, Verdict("uncertain", None, (problems[i],)))
         else:
-            yield ScoredRow(rec, decide(found[i] or "", scores.get(i), detector.info))
+            score = scores.get(i)
+            yield ScoredRow(rec, decide(found[i] or "", score, detector.info), score)
 
 
 def score_file(detector: Detector, path: str | Path) -> Iterator[ScoredRow]:
@@ -100,13 +104,23 @@ def score_file(detector: Detector, path: str | Path) -> Iterator[ScoredRow]:
 
 def evaluate_files(detector: Detector, paths: Iterable[str | Path], *,
                    group_field: str = "group") -> dict[str, Any]:
-    """Metrics per file and per ``group_field`` value (also ``data_type`` if present)."""
+    """Metrics per file and per ``group_field`` value (also ``data_type`` if present).
+
+    For a model with the familiarity check each entry also has
+    ``unfamiliar_share`` (texts beyond its threshold) and
+    ``without_familiarity``: the verdict figures had the check been off, so
+    its effect is measured on the same texts.
+    """
     report: dict[str, Any] = {"model": detector.info.label, "files": {}}
+    info = detector.info
+    unchecked = replace(info, familiarity=None)
     for path in paths:
         rows = list(score_file(detector, path))
         y: list[int] = []
         p: list[float] = []
         v: list[str] = []
+        v_off: list[str] = []
+        far: list[bool] = []
         groups: dict[str, list[int]] = defaultdict(list)
         for row in rows:
             rec = row.record
@@ -118,13 +132,30 @@ def evaluate_files(detector: Detector, paths: Iterable[str | Path], *,
             y.append(parse_label(label, source=rec.source, line=rec.line))
             p.append(row.verdict.p_llm if row.verdict.p_llm is not None else 0.5)
             v.append(row.verdict.verdict)
+            if info.familiarity is not None:
+                v_off.append(decide(text or "", row.score, unchecked).verdict)
+                far.append(row.score is not None and row.score.distance is not None
+                           and row.score.distance > info.familiarity.threshold)
             g = rec.fields.get(group_field)
             if g is not None:
                 groups[str(g)].append(len(y) - 1)
-        ya, pa, va = np.array(y), np.array(p), np.array(v)
-        entry: dict[str, Any] = {"all": summarize(ya, pa, va)}
+        arrays = (np.array(y), np.array(p), np.array(v), np.array(v_off), np.array(far))
+        checked = info.familiarity is not None
+        entry: dict[str, Any] = {"all": _figures(*arrays, np.arange(len(y)), checked)}
         if groups:
-            entry["groups"] = {g: summarize(ya[ix], pa[ix], va[ix])
+            entry["groups"] = {g: _figures(*arrays, np.array(ix), checked)
                                for g, ix in sorted(groups.items())}
         report["files"][str(path)] = entry
     return report
+
+
+def _figures(y: np.ndarray, p: np.ndarray, v: np.ndarray, v_off: np.ndarray, far: np.ndarray,
+             ix: np.ndarray, checked: bool) -> dict[str, Any]:
+    """``summarize`` of rows ``ix``, plus the familiarity figures when the model has the check."""
+    out = summarize(y[ix], p[ix], v[ix])
+    if checked:
+        out["unfamiliar_share"] = round(float(far[ix].mean()), 6) if ix.size else None
+        off = summarize(y[ix], p[ix], v_off[ix])
+        out["without_familiarity"] = {k: off[k] for k in (
+            "llm_verdict_fpr", "llm_verdict_tpr", "uncertain_share")}
+    return out

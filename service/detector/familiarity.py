@@ -63,7 +63,7 @@ class FeatureDistribution:
         centered = x - means[np.searchsorted(classes, y)]
         cov = centered.T @ centered / (x.shape[0] - classes.size)
         dim = cov.shape[0]
-        target = np.trace(cov) / dim
+        target = max(float(np.trace(cov)) / dim, 1e-6)  # identical texts: no spread at all
         cov = (1.0 - shrinkage) * cov + shrinkage * target * np.eye(dim)
         precision = np.linalg.inv(cov)
         return cls(means.astype(np.float32), ((precision + precision.T) / 2).astype(np.float32))

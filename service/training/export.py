@@ -230,18 +230,33 @@ def _evaluations(evals: list[dict[str, Any]]) -> str:
         return ""
     keys = [("n", "n"), ("accuracy", "accuracy"), ("auroc", "AUROC"),
             ("tpr_at_5pct_fpr", "TPR@5%FPR"), ("llm_verdict_fpr", "`llm` FPR"),
-            ("llm_verdict_tpr", "`llm` TPR"), ("uncertain_share", "uncertain")]
+            ("llm_verdict_tpr", "`llm` TPR"), ("uncertain_share", "uncertain"),
+            ("unfamiliar_share", "unfamiliar"), ("off_llm_verdict_fpr", "`llm` FPR, check off")]
     head = "| held-out set | model | " + " | ".join(k[1] for k in keys) + " |"
     rows = [head, "|" + "---|" * (len(keys) + 2)]
     for e in evals:
-        m = e.get("metrics", {})
+        m = dict(e.get("metrics", {}))
+        m["off_llm_verdict_fpr"] = (m.get("without_familiarity") or {}).get("llm_verdict_fpr")
         rows.append(f"| {e.get('set')} | {e.get('model', 'this model')} | "
                     + " | ".join(_fmt(m.get(k)) for k, _ in keys) + " |")
     notes = "\n".join(f"- {e['set']}: {e['note']}" for e in evals if e.get("note"))
     cmds = "\n".join(f"    {e['command']}" for e in evals if e.get("command"))
     return (f"\n## Held-out evaluation\n\nTexts that no part of training, calibration or "
-            f"threshold choice saw.\n\n" + "\n".join(rows) + "\n\n" + notes
+            f"threshold choice saw. \"unfamiliar\": share beyond the familiarity threshold "
+            f"(verdict `uncertain`); \"check off\": the `llm` FPR had the check been off.\n\n"
+            + "\n".join(rows) + "\n\n" + notes
             + ("\n\nCommands:\n\n" + cmds if cmds else "") + "\n")
+
+
+def _familiarity_line(fam: dict[str, Any] | None) -> str:
+    if not fam:
+        return "- No familiarity check: texts unlike the training data are judged like the rest.\n"
+    return (f"- Familiarity: a text whose feature distance (Mahalanobis, to the nearer class mean "
+            f"of the {fam.get('train_texts')} training texts' features) exceeds "
+            f"{_fmt(fam.get('threshold'), 2)}, the {_fmt(fam.get('quantile'), 2)} quantile of the "
+            f"validation texts' distances, gets `uncertain`: it is unlike the training data. "
+            f"Median distance: training {_fmt(fam.get('train_median'), 2)}, validation "
+            f"{_fmt(fam.get('validation_median'), 2)}.\n")
 
 
 def render_model_card(meta: dict[str, Any]) -> str:
@@ -336,7 +351,7 @@ figures are optimistic; evaluate on independent data before relying on them.
   never above 0.5), `uncertain` in between.
 - Abstention: texts with fewer than {abstain.get('min_words')} words or an English
   score below {abstain.get('min_english')} get no verdict.
-
+{_familiarity_line(meta.get('familiarity'))}
 ## int8 vs fp32
 
 On the {agree.get('n')} validation texts the int8 and fp32 models give different

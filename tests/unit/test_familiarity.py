@@ -170,3 +170,64 @@ def test_the_shipped_default_model_loads_with_or_without_the_check() -> None:
         assert score.distance is None
     else:
         assert score.distance is not None and score.distance >= 0.0
+
+
+def test_evaluate_measures_the_check_and_record_evaluation_writes_it(tmp_path: Path) -> None:
+    """evaluate reports the unfamiliar share and the verdicts had the check been off."""
+    pytest.importorskip("onnx")
+    import importlib.util
+
+    from service.scoring import evaluate_files
+    from service.training.export import expose_features
+
+    tok = orjson.loads((DEFAULT_MODEL / "tokenizer.json").read_bytes())
+    out = tmp_path / "model"
+    out.mkdir()
+    _tiny_classifier(out / "model.onnx", "gemm", len(tok["model"]["vocab"]))
+    expose_features(out / "model.onnx")
+    shutil.copy(DEFAULT_MODEL / "tokenizer.json", out / "tokenizer.json")
+    near = ["the patients who walked every day slept longer at night than the others did",
+            "patients who walked daily slept longer than the others in the trial",
+            "the trial found that walking every day helped the patients sleep",
+            "those who walked each day slept a little longer at night"]
+    far = ["mix the flour with three eggs and some milk, then let it rest for an hour before you "
+           "fry the crepes in butter"] * 2
+    meta = {"format": 1, "name": "tiny", "version": "0", "max_length": 64,
+            "files": {"cpu": "model.onnx", "fp32": "model.onnx", "tokenizer": "tokenizer.json"},
+            "thresholds": {"llm": 0.0, "human": 0.0}, "abstain": {"min_words": 3}}
+    (out / "crowdguard-model.json").write_bytes(orjson.dumps(meta))
+    feats = Detector.load(out, precision="fp32", batch_size=1).features(near + far)
+    dist = FeatureDistribution.fit(np.concatenate([feats[:4], feats[:4] + 0.01]),
+                                   np.array([0, 0, 0, 0, 1, 1, 1, 1]))
+    dist.save(out / "familiarity.npz")
+    threshold = float((dist.distances(feats[:4]).max() + dist.distances(feats[4:]).min()) / 2)
+    assert dist.distances(feats[4:]).min() > dist.distances(feats[:4]).max()
+    meta["files"]["familiarity"] = "familiarity.npz"
+    meta["familiarity"] = {"threshold": threshold, "quantile": 0.99}
+    (out / "crowdguard-model.json").write_bytes(orjson.dumps(meta))
+
+    data = tmp_path / "eval.jsonl"
+    rows = [{"text": t, "label": "human"} for t in near + far[:1]] + [{"text": far[1], "label": "llm"}]
+    data.write_bytes(b"\n".join(orjson.dumps(r) for r in rows))
+    report = evaluate_files(Detector.load(out, precision="fp32", batch_size=1), [data])
+    fig = report["files"][str(data)]["all"]
+    # llm threshold 0: every judged text is called llm; the check spares the far human
+    # (and, the price of it, lets the far LLM text go)
+    assert fig["unfamiliar_share"] == pytest.approx(2 / 6)
+    assert fig["llm_verdict_fpr"] == 0.8 and fig["without_familiarity"]["llm_verdict_fpr"] == 1.0
+    assert fig["llm_verdict_tpr"] == 0.0 and fig["without_familiarity"]["llm_verdict_tpr"] == 1.0
+    assert fig["without_familiarity"]["uncertain_share"] == 0.0
+
+    spec = importlib.util.spec_from_file_location("record_evaluation",
+                                                  ROOT / "scripts" / "record_evaluation.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    (out / "model.int8.onnx").symlink_to(out / "model.onnx")
+    entry = mod.record(out, report, set_name="tiny held-out", model="the tiny twin",
+                       note="made up for the test", command="crowdguard evaluate eval.jsonl")
+    assert entry["metrics"] == fig and entry["evaluated"] == "tiny@0"
+    mod.record(out, report, set_name="tiny held-out")  # same set: replaced, not added
+    on_disk = orjson.loads((out / "crowdguard-model.json").read_bytes())
+    assert [e["set"] for e in on_disk["evaluations"]] == ["tiny held-out"]
+    card = (out / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "| tiny held-out | this model | 6 |" in card and "0.333 | 0.333 | 1.000 |" in card
