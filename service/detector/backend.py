@@ -42,9 +42,13 @@ class Session:
         self.device = device
         self.path = path
         self.input_names = [i.name for i in sess.get_inputs()]  # type: ignore[attr-defined]
-        outputs = [o.name for o in sess.get_outputs()]  # type: ignore[attr-defined]
+        outs = {o.name: o for o in sess.get_outputs()}  # type: ignore[attr-defined]
+        outputs = list(outs)
         self.output_name = outputs[0]
         self.has_features = FEATURES_OUTPUT in outputs[1:]
+        shape = list(outs[FEATURES_OUTPUT].shape) if self.has_features else []
+        #: values per text of the features output (None when unknown or absent)
+        self.feature_dim = shape[1] if len(shape) == 2 and isinstance(shape[1], int) else None
         self._fetch = [self.output_name] + ([FEATURES_OUTPUT] if self.has_features else [])
         self.providers = list(sess.get_providers())  # type: ignore[attr-defined]
 

@@ -95,6 +95,10 @@ class Detector:
                                  "metadata names a feature distribution; re-create the model "
                                  "with `crowdguard train`")
             familiarity = FeatureDistribution.load(info.file("familiarity"))
+            if session.feature_dim not in (None, familiarity.dim):
+                raise ModelError(f"{info.file('familiarity')} describes {familiarity.dim} "
+                                 f"features, {info.file(role)} outputs {session.feature_dim}; "
+                                 "the files come from different models")
         return cls(info, tokenizer, session, calibrated=calibrated, batch_size=batch_size,
                    precision=precision, familiarity=familiarity)
 

@@ -11,6 +11,10 @@ threshold at a high quantile of the distances of its held-out validation
 texts, so about ``1 - quantile`` of texts like the training data exceed it; a
 text beyond it gets no ``llm`` or ``human`` verdict (see :mod:`service.verdict`).
 
+Training fits the distribution on the features of the CPU file (int8 as a
+rule); the fp32 file of the GPU path gives features that differ from them by
+the int8 rounding only.
+
 Pure numpy, shared by the runtime (:class:`~service.detector.Detector`) and by
 training, which fits it with :meth:`FeatureDistribution.fit`.
 """

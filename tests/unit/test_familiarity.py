@@ -157,10 +157,16 @@ def test_features_output_survives_quantization_and_feeds_the_distance(
     meta["familiarity"] = {"threshold": 1.0, "quantile": 0.99}
     (out / "crowdguard-model.json").write_bytes(orjson.dumps(meta))
     det = Detector.load(out, precision="fp32", batch_size=1)
+    assert det.session.feature_dim == 8
     assert det.info.familiarity is not None and det.info.familiarity.threshold == 1.0
     scores = det.score(texts)
     expect = det.familiarity.distances(fp32)
     np.testing.assert_allclose([s.distance for s in scores], expect, rtol=1e-5)
+    # a distribution of another model's features is refused at load, not per text
+    FeatureDistribution.fit(np.random.default_rng(0).normal(size=(20, 5)),
+                            np.arange(20) % 2).save(out / "familiarity.npz")
+    with pytest.raises(ModelError, match="describes 5 features.*outputs 8"):
+        Detector.load(out, precision="fp32")
 
 
 def test_the_shipped_default_model_loads_with_or_without_the_check() -> None:
