@@ -82,6 +82,7 @@ def main() -> int:
         shutil.copy(args.model / TOKENIZER_FILE, work / TOKENIZER_FILE)
         meta = json.loads((args.model / "crowdguard-model.json").read_text())
         meta["files"] = {"cpu": FP32_FILE, "fp32": FP32_FILE, "tokenizer": TOKENIZER_FILE}
+        meta.pop("familiarity", None)  # margins only: the feature distribution is not needed
         write_metadata(work, meta)
         t0 = time.perf_counter()
         z_fp32 = Detector.load(work, calibrated=False, precision="fp32",
