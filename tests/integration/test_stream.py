@@ -71,6 +71,7 @@ def test_valid_submissions_flagged_and_invalid_dead_lettered(kafka_bootstrap, to
             assert f["verdict"] in ("llm", "human", "uncertain") and f["reasons"]
             assert 0.0 <= f["p_llm"] <= 1.0 and f["model"].count("@") == 1
             assert "text" not in f and isinstance(f["signals"], dict)
+            assert f["feature_distance"] > 0  # the default model has the familiarity check
         assert flags["s-00000"][0]["signals"]["n_pastes"] == 1
         letters = [orjson.loads(r.value) for r in dead]
         got = Counter(d["reason"] for d in letters)

@@ -68,6 +68,8 @@ def _model_dir(tmp_path: Path, meta_extra: dict, files_extra: dict) -> Path:
     out = tmp_path / "model"
     shutil.copytree(DEFAULT_MODEL, out)
     meta = orjson.loads((out / "crowdguard-model.json").read_bytes())
+    meta.pop("familiarity", None)  # start from a model without the check
+    meta["files"].pop("familiarity", None)
     meta["files"].update(files_extra)
     meta.update(meta_extra)
     (out / "crowdguard-model.json").write_bytes(orjson.dumps(meta))
@@ -81,11 +83,12 @@ def test_metadata_and_files_must_agree(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="must come together"):
         load_model_info(_model_dir(tmp_path, {"familiarity": {"threshold": 3.0}}, {}))
     shutil.rmtree(tmp_path / "model")
-    FeatureDistribution.fit(x, y).save(tmp_path / "f.npz")
     out = _model_dir(tmp_path, {"familiarity": {"threshold": 3.0}},
                      {"familiarity": "familiarity.npz"})
-    shutil.copy(tmp_path / "f.npz", out / "familiarity.npz")
-    # the metadata names a distribution, but this ONNX file has no features output
+    FeatureDistribution.fit(x, y).save(out / "familiarity.npz")
+    # the metadata names a distribution, but an ONNX file without the features output
+    tok = orjson.loads((DEFAULT_MODEL / "tokenizer.json").read_bytes())
+    _tiny_classifier(out / "model.int8.onnx", "gemm", len(tok["model"]["vocab"]))
     with pytest.raises(ModelError, match="no 'features' output"):
         Detector.load(out)
 
@@ -169,13 +172,15 @@ def test_features_output_survives_quantization_and_feeds_the_distance(
         Detector.load(out, precision="fp32")
 
 
-def test_the_shipped_default_model_loads_with_or_without_the_check() -> None:
+def test_the_shipped_default_model_has_the_check() -> None:
     det = Detector.load(DEFAULT_MODEL)
-    (score,) = det.score(["The study followed nurses for years and found more sleep problems."])
-    if det.info.familiarity is None:
-        assert score.distance is None
-    else:
-        assert score.distance is not None and score.distance >= 0.0
+    fam = det.info.familiarity
+    assert fam is not None and fam.threshold > 0 and fam.quantile == 0.99
+    prose = ["The study followed nurses for years and found that those on night shifts had "
+             "more sleep problems than those who worked days."]
+    (score,) = det.score(prose)
+    assert score.distance is not None and 0.0 < score.distance
+    assert det.familiarity is not None and det.familiarity.dim == det.session.feature_dim
 
 
 def test_evaluate_measures_the_check_and_record_evaluation_writes_it(tmp_path: Path) -> None:
