@@ -103,21 +103,24 @@ def main() -> int:
         broker.stop()
     verdicts = Counter(f["verdict"] for f in flags)
     foreign = sum(1 for f in flags if (f["signals"].get("foreign_paste_share") or 0) >= 0.5)
+    unfamiliar = sum(1 for f in flags
+                     if any(r.startswith("unlike the model's training data") for r in f["reasons"]))
     report = {
         "data": args.data.name, "model": flags[0]["model"] if flags else None,
         "submissions": len(subs), "published": res.sent, "flags": len(flags),
         "verdicts": dict(verdicts), "llm_share_raw": verdicts["llm"] / max(1, len(flags)),
-        "foreign_paste_majority": foreign,
+        "foreign_paste_majority": foreign, "unfamiliar": unfamiliar,
         "prevalence": prevalence,
         "workers": {w: {k: v.get(k) for k in ("n", "n_llm", "n_uncertain", "rate", "lo", "hi",
                                               "flagged")} for w, v in workers.items()},
-        "flags": [{k: f[k] for k in ("submission_id", "worker_id", "p_llm", "verdict", "reasons")}
-                  for f in flags],
+        "flags": [{k: f.get(k) for k in ("submission_id", "worker_id", "p_llm", "verdict",
+                                         "reasons", "feature_distance")} for f in flags],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps({k: report[k] for k in ("submissions", "flags", "verdicts", "llm_share_raw",
-                                             "foreign_paste_majority")}, indent=1))
+                                             "foreign_paste_majority", "unfamiliar")},
+                     indent=1))
     print(json.dumps(prevalence.get("platform"), indent=1))
     multi = {w: v for w, v in report["workers"].items() if (v.get("n") or 0) > 1}
     print(f"workers: {len(workers)}, with more than one submission: {len(multi)}")

@@ -11,6 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -91,19 +92,24 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    setup_logging("INFO", "console")
+def _training() -> Any:
+    """The training package, or a clear error when the train extra is not installed."""
     try:
-        from .training import train_model
+        from . import training
     except ImportError as exc:
         raise CrowdguardError(
             f"training needs the train extra ({exc.name} is missing): "
             "pip install 'crowdguard[train]'") from exc
-    meta = train_model([Path(p) for p in args.data], Path(args.out), base=args.base,
-                       epochs=args.epochs, seed=args.seed, max_length=args.max_length,
-                       batch_size=args.train_batch_size, lr=args.lr,
-                       target_fpr=args.target_fpr, version=args.version,
-                       group_field=args.group_field, val_fraction=args.val_fraction)
+    return training
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    setup_logging("INFO", "console")
+    meta = _training().train_model(
+        [Path(p) for p in args.data], Path(args.out), base=args.base, epochs=args.epochs,
+        seed=args.seed, max_length=args.max_length, batch_size=args.train_batch_size, lr=args.lr,
+        target_fpr=args.target_fpr, version=args.version, group_field=args.group_field,
+        val_fraction=args.val_fraction)
     val = meta.get("validation", {})
     print(f"model written to {args.out}: validation accuracy={val.get('accuracy')} "
           f"auroc={val.get('auroc')} llm-verdict fpr={val.get('llm_verdict_fpr')}",
@@ -113,13 +119,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_refinish(args: argparse.Namespace) -> int:
     setup_logging("INFO", "console")
-    try:
-        from .training import refinish_model
-    except ImportError as exc:
-        raise CrowdguardError(
-            f"re-finishing needs the train extra ({exc.name} is missing): "
-            "pip install 'crowdguard[train]'") from exc
-    meta = refinish_model(Path(args.model), [Path(p) for p in args.data])
+    meta = _training().refinish_model(Path(args.model), [Path(p) for p in args.data])
     fam = meta.get("familiarity", {})
     print(f"model {args.model} re-finished: validation auroc={meta['validation'].get('auroc')} "
           f"familiarity threshold={fam.get('threshold')}", file=sys.stderr)
