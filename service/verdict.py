@@ -49,8 +49,8 @@ def unfamiliar_reason(score: TextScore, info: ModelInfo) -> str | None:
     fam = info.familiarity
     if fam is None or score.distance is None or score.distance <= fam.threshold:
         return None
-    return (f"unlike the model's training data: feature distance {score.distance:.1f} > "
-            f"{fam.threshold:.1f}")
+    return (f"unlike the model's training data: feature distance {score.distance:.3f} > "
+            f"{fam.threshold:.3f}")
 
 
 def decide(text: str, score: TextScore | None, info: ModelInfo) -> Verdict:

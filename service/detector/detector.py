@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import BackendError, ModelError
 from ..text import normalize
 from .backend import Device, Session, create_session
-from .familiarity import FEATURES_OUTPUT, FeatureDistribution
+from .familiarity import FEATURES_OUTPUT, TrainingFeatures
 from .model_dir import ModelInfo, load_model_info
 
 __all__ = ["Detector", "TextScore"]
@@ -59,7 +59,7 @@ class Detector:
     def __init__(self, info: ModelInfo, tokenizer: object, session: Session, *,
                  calibrated: bool = True, batch_size: int = 32,
                  precision: Precision = "int8",
-                 familiarity: FeatureDistribution | None = None) -> None:
+                 familiarity: TrainingFeatures | None = None) -> None:
         self.info = info
         self.familiarity = familiarity
         self._tok = tokenizer
@@ -94,7 +94,7 @@ class Detector:
                 raise ModelError(f"{info.file(role)} has no {FEATURES_OUTPUT!r} output, but the "
                                  "metadata names a feature distribution; re-create the model "
                                  "with `crowdguard train`")
-            familiarity = FeatureDistribution.load(info.file("familiarity"))
+            familiarity = TrainingFeatures.load(info.file("familiarity"))
             if session.feature_dim not in (None, familiarity.dim):
                 raise ModelError(f"{info.file('familiarity')} describes {familiarity.dim} "
                                  f"features, {info.file(role)} outputs {session.feature_dim}; "

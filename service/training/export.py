@@ -2,8 +2,8 @@
 
 * :func:`export_onnx` turns a fine-tuned Hugging Face checkpoint into
   ``model.onnx`` (fp32) with optimum-onnx's ``main_export``;
-* :func:`expose_features` adds the classification head's input to the graph
-  as a second output, ``features``, for the familiarity check;
+* :func:`expose_features` adds a second graph output, ``features`` (the mean
+  of an early encoder layer's hidden states), for the familiarity check;
 * :func:`quantize_int8` makes ``model.int8.onnx`` with onnxruntime dynamic
   quantization (int8 weights, activations quantized at run time);
 * :func:`save_tokenizer` writes ``tokenizer.json`` (tokenizers fast format)
@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import logging
 import shutil
 import tempfile
@@ -80,55 +81,92 @@ def export_onnx(checkpoint: Path, out_file: Path, *, opset: int | None = None) -
     return out_file
 
 
-def expose_features(onnx_file: Path) -> int:
-    """Add the input of the classification head as graph output ``features``; return its size.
+#: Node and initializer names of the features subgraph start with this (so a re-run replaces it).
+_FEATURES_PREFIX = "crowdguard_features"
+_LAYER_OUTPUT = re.compile(r"/encoder/layer\.(\d+)/output/LayerNorm/")
 
-    The head is the last matrix product before ``logits``: a ``Gemm``, or a
-    ``MatMul`` with a constant weight followed by an ``Add`` (BERT's
-    classifier, MPNet's ``out_proj``). An ``Identity`` node names its input
-    ``features``, so the file keeps one output name whatever the base. The
-    file is rewritten in place, before quantization, so the int8 file has the
-    output too. A file that already has the output is left as it is.
+
+def expose_features(onnx_file: Path) -> tuple[int, int]:
+    """Add graph output ``features``: the masked mean of an early encoder layer's hidden states.
+
+    The layer is the one a third of the way up (layer 2 of MiniLM-L6's 6,
+    layer 4 of a 12-layer base), found by the output names of its final
+    LayerNorm (``.../encoder/layer.N/output/LayerNorm/...``), as optimum
+    exports BERT and MPNet. Padding is left out of the mean through
+    ``attention_mask``. The file is rewritten in place, before quantization,
+    so the int8 file has the output too; a features subgraph from an earlier
+    run is replaced. Returns ``(layer, dim)``.
     """
     try:
         import onnx
-        from onnx import helper
+        from onnx import TensorProto, helper, numpy_helper
     except ImportError as exc:
         raise TrainingError("the onnx package is missing; pip install 'crowdguard[train]'") from exc
+    import numpy as np
+
     from ..detector.familiarity import FEATURES_OUTPUT
 
     model = onnx.load(str(onnx_file))
     graph = model.graph
-    for o in graph.output:
-        if o.name == FEATURES_OUTPUT:  # already there (a re-finished directory)
-            return int(o.type.tensor_type.shape.dim[1].dim_value)
-    producer = {out: node for node in graph.node for out in node.output}
-    weights = {init.name: init for init in graph.initializer}
-    head = producer.get(graph.output[0].name)
-    feature_name = weight = None
-    dim = 0
-    if head is not None and head.op_type == "Gemm":
-        feature_name, weight = head.input[0], weights.get(head.input[1])
-        trans_b = next((a.i for a in head.attribute if a.name == "transB"), 0)
-        dim = None if weight is None else int(weight.dims[1 if trans_b else 0])
-    elif head is not None and head.op_type == "Add":
-        for name in head.input:
-            mm = producer.get(name)
-            if mm is not None and mm.op_type == "MatMul" and mm.input[1] in weights:
-                feature_name, weight = mm.input[0], weights[mm.input[1]]
-                dim = int(weight.dims[0])
-                break
-    if feature_name is None or weight is None:
-        raise TrainingError(f"cannot find the classification head of {onnx_file} (logits come "
-                            f"from {head.op_type if head is not None else 'nothing'}); "
-                            "the familiarity check needs a Gemm or MatMul+Add head")
-    graph.node.append(helper.make_node("Identity", [feature_name], [FEATURES_OUTPUT],
-                                       name="crowdguard_features"))
+    for node in [n for n in graph.node if n.name.startswith(_FEATURES_PREFIX)
+                 or FEATURES_OUTPUT in n.output]:
+        graph.node.remove(node)
+    for init in [i for i in graph.initializer if i.name.startswith(_FEATURES_PREFIX)]:
+        graph.initializer.remove(init)
+    for out in [o for o in graph.output if o.name == FEATURES_OUTPUT]:
+        graph.output.remove(out)
+    layers: dict[int, str] = {}
+    for node in graph.node:
+        for name in node.output:
+            found = _LAYER_OUTPUT.search(name)
+            if found and node.op_type in ("LayerNormalization", "Add"):
+                layers[int(found.group(1))] = name
+    if not layers:
+        raise TrainingError(f"{onnx_file}: no encoder layer outputs (.../encoder/layer.N/output/"
+                            "LayerNorm/...) found; the familiarity check needs a BERT-like graph")
+    layer = sorted(layers)[len(layers) // 3]
+    hidden = layers[layer]
+    dim = next((int(init.dims[0]) for init in graph.initializer
+                if init.name.endswith(f"layer.{layer}.output.LayerNorm.weight")), 0)
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 13)
+    p = _FEATURES_PREFIX
+    graph.initializer.extend([
+        numpy_helper.from_array(np.array([-1], dtype=np.int64), f"{p}_axis_last"),
+        numpy_helper.from_array(np.array([1], dtype=np.int64), f"{p}_axis_seq"),
+        numpy_helper.from_array(np.array(1e-6, dtype=np.float32), f"{p}_eps"),
+    ])
+    if opset >= 13:
+        unsqueeze = helper.make_node("Unsqueeze", [f"{p}_mask", f"{p}_axis_last"],
+                                     [f"{p}_mask3"], name=f"{p}_unsqueeze")
+        sum_h = helper.make_node("ReduceSum", [f"{p}_masked", f"{p}_axis_seq"], [f"{p}_sum"],
+                                 keepdims=0, name=f"{p}_sum_hidden")
+        sum_m = helper.make_node("ReduceSum", [f"{p}_mask3", f"{p}_axis_seq"], [f"{p}_count"],
+                                 keepdims=0, name=f"{p}_sum_mask")
+    else:
+        unsqueeze = helper.make_node("Unsqueeze", [f"{p}_mask"], [f"{p}_mask3"], axes=[-1],
+                                     name=f"{p}_unsqueeze")
+        sum_h = helper.make_node("ReduceSum", [f"{p}_masked"], [f"{p}_sum"], axes=[1],
+                                 keepdims=0, name=f"{p}_sum_hidden")
+        sum_m = helper.make_node("ReduceSum", [f"{p}_mask3"], [f"{p}_count"], axes=[1],
+                                 keepdims=0, name=f"{p}_sum_mask")
+    graph.node.extend([
+        helper.make_node("Cast", ["attention_mask"], [f"{p}_mask"], to=TensorProto.FLOAT,
+                         name=f"{p}_cast"),
+        unsqueeze,
+        helper.make_node("Mul", [hidden, f"{p}_mask3"], [f"{p}_masked"], name=f"{p}_mul"),
+        sum_h,
+        sum_m,
+        helper.make_node("Max", [f"{p}_count", f"{p}_eps"], [f"{p}_count_safe"],
+                         name=f"{p}_max"),
+        helper.make_node("Div", [f"{p}_sum", f"{p}_count_safe"], [FEATURES_OUTPUT],
+                         name=f"{p}_div"),
+    ])
     graph.output.append(helper.make_tensor_value_info(
-        FEATURES_OUTPUT, onnx.TensorProto.FLOAT, ["batch_size", dim]))
+        FEATURES_OUTPUT, TensorProto.FLOAT, ["batch_size", dim or None]))
     onnx.save(model, str(onnx_file))
-    log.info("exposed %s (%d values per text) as output %r", feature_name, dim, FEATURES_OUTPUT)
-    return dim
+    log.info("exposed the mean of encoder layer %d of %d (%d values per text) as output %r",
+             layer, len(layers), dim, FEATURES_OUTPUT)
+    return layer, dim
 
 
 def _below_warning(record: logging.LogRecord) -> bool:
@@ -251,12 +289,12 @@ def _evaluations(evals: list[dict[str, Any]]) -> str:
 def _familiarity_line(fam: dict[str, Any] | None) -> str:
     if not fam:
         return "- No familiarity check: texts unlike the training data are judged like the rest.\n"
-    return (f"- Familiarity: a text whose feature distance (Mahalanobis, to the nearer class mean "
-            f"of the {fam.get('train_texts')} training texts' features) exceeds "
-            f"{_fmt(fam.get('threshold'), 2)}, the {_fmt(fam.get('quantile'), 2)} quantile of the "
-            f"validation texts' distances, gets `uncertain`: it is unlike the training data. "
-            f"Median distance: training {_fmt(fam.get('train_median'), 2)}, validation "
-            f"{_fmt(fam.get('validation_median'), 2)}.\n")
+    return (f"- Familiarity: a text whose feature distance (one minus its mean cosine similarity "
+            f"to the {fam.get('k')} nearest of {fam.get('train_texts')} training texts, on the "
+            f"{fam.get('features')}) exceeds {_fmt(fam.get('threshold'), 4)}, the "
+            f"{_fmt(fam.get('quantile'), 2)} quantile of the validation texts' distances "
+            f"(median {_fmt(fam.get('validation_median'), 4)}), gets `uncertain`: it is unlike "
+            f"the training data.\n")
 
 
 def render_model_card(meta: dict[str, Any]) -> str:

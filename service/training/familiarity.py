@@ -1,11 +1,11 @@
-"""Fitting a model directory's feature distribution (the familiarity check) after export.
+"""Building a model directory's familiarity check after export.
 
 The features of the training texts are computed through the runtime's own
-inference path (the CPU file, as the service computes them), a
-:class:`~service.detector.familiarity.FeatureDistribution` is fitted on them,
-and the threshold is the ``quantile`` of the distances of the held-out
-validation texts: texts like the training data exceed it about
-``1 - quantile`` of the time.
+inference path (the CPU file, as the service computes them) and kept as a
+:class:`~service.detector.familiarity.TrainingFeatures` reference; the
+threshold is the ``quantile`` of the distances of the held-out validation
+texts: texts like the training data exceed it about ``1 - quantile`` of the
+time.
 """
 
 from __future__ import annotations
@@ -17,24 +17,27 @@ from typing import Any
 
 import numpy as np
 
-from ..detector.familiarity import FAMILIARITY_FILE, FeatureDistribution
+from ..detector.familiarity import FAMILIARITY_FILE, TrainingFeatures
 from ..errors import CrowdguardError, TrainingError
 from ..settings import cpu_count
 
-__all__ = ["fit_familiarity", "DEFAULT_QUANTILE"]
+__all__ = ["fit_familiarity", "DEFAULT_QUANTILE", "DEFAULT_K"]
 
 log = logging.getLogger(__name__)
 
 #: Share of validation texts that stay within the threshold.
 DEFAULT_QUANTILE = 0.99
+#: Nearest training texts the distance averages over.
+DEFAULT_K = 10
 
 
-def fit_familiarity(model_dir: Path, train_texts: Sequence[str], train_labels: Sequence[int],
-                    val_texts: Sequence[str], *, quantile: float = DEFAULT_QUANTILE,
-                    shrinkage: float = 0.1) -> dict[str, Any]:
+def fit_familiarity(model_dir: Path, train_texts: Sequence[str], val_texts: Sequence[str], *,
+                    quantile: float = DEFAULT_QUANTILE, k: int = DEFAULT_K,
+                    layer: int | None = None) -> dict[str, Any]:
     """Write ``familiarity.npz`` into ``model_dir``; return the metadata's ``familiarity`` entry.
 
-    ``model_dir`` must already hold loadable metadata naming the CPU file.
+    ``model_dir`` must already hold loadable metadata naming the CPU file;
+    ``layer`` (recorded in the entry) is the encoder layer the features come from.
     """
     from ..detector import Detector
 
@@ -48,25 +51,26 @@ def fit_familiarity(model_dir: Path, train_texts: Sequence[str], train_labels: S
         raise TrainingError(f"computing features for the familiarity check failed: {exc}") \
             from exc
     try:
-        dist = FeatureDistribution.fit(train_x, np.asarray(train_labels), shrinkage=shrinkage)
-    except (ValueError, np.linalg.LinAlgError) as exc:
-        raise TrainingError(f"cannot fit the training feature distribution: {exc}") from exc
-    dist.save(model_dir / FAMILIARITY_FILE)
-    val_d = dist.distances(val_x)
-    train_d = dist.distances(train_x)
+        ref = TrainingFeatures.fit(train_x, k=k)
+    except ValueError as exc:
+        raise TrainingError(f"cannot keep the training features: {exc}") from exc
+    ref.save(model_dir / FAMILIARITY_FILE)
+    val_d = ref.distances(val_x)
     threshold = float(np.quantile(val_d, quantile))
     entry = {
-        "method": "mahalanobis",
-        "threshold": round(threshold, 4),
+        "method": "knn-cosine",
+        "features": "mean of encoder layer hidden states" if layer is None
+        else f"mean of encoder layer {layer} hidden states",
+        "threshold": round(threshold, 6),
         "quantile": quantile,
-        "shrinkage": shrinkage,
-        "dim": dist.dim,
-        "train_texts": len(train_texts),
-        "validation_median": round(float(np.median(val_d)), 4),
-        "train_median": round(float(np.median(train_d)), 4),
-        "train_above": round(float(np.mean(train_d > threshold)), 6),
+        "k": ref.k,
+        "dim": ref.dim,
+        "train_texts": int(ref.reference.shape[0]),
+        "validation_median": round(float(np.median(val_d)), 6),
     }
-    log.info("familiarity threshold %.2f (validation quantile %.2f; median distance: "
-             "train %.2f, validation %.2f)", threshold, quantile, entry["train_median"],
-             entry["validation_median"])
+    if layer is not None:
+        entry["layer"] = layer
+    log.info("familiarity threshold %.4f (validation quantile %.2f, median %.4f; %d training "
+             "texts, k=%d)", threshold, quantile, entry["validation_median"],
+             entry["train_texts"], ref.k)
     return entry

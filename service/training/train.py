@@ -263,7 +263,7 @@ def finish_model(out: Path, meta: dict[str, Any], train: Sequence[Example],
     what training knows (name, version, base, max_length, labels, training);
     ``out`` must hold ``model.onnx`` and ``tokenizer.json``. Returns the metadata.
     """
-    expose_features(out / FP32_FILE)
+    layer, _ = expose_features(out / FP32_FILE)
     quantization = {"per_channel": True, "reduce_range": True}  # see quantize_int8
     quantize_int8(out / FP32_FILE, out / INT8_FILE, **quantization)
     meta = {k: v for k, v in meta.items()
@@ -286,8 +286,8 @@ def finish_model(out: Path, meta: dict[str, Any], train: Sequence[Example],
             del meta["quantization"]
             (out / INT8_FILE).unlink()
         write_metadata(out, meta)  # calibrated; the familiarity check reads the CPU file
-        familiarity = fit_familiarity(out, [e.text for e in train], [e.label for e in train],
-                                      [e.text for e in val])
+        familiarity = fit_familiarity(out, [e.text for e in train], [e.text for e in val],
+                                      layer=layer)
     except TrainingError:
         provisional.unlink()  # an unfinished directory must not load as a model
         raise

@@ -86,7 +86,8 @@ def test_train_export_calibrate_and_load(tiny_data: Path, tmp_path: Path,
     assert meta["files"] == {"cpu": "model.int8.onnx", "fp32": "model.onnx",
                              "tokenizer": "tokenizer.json", "familiarity": "familiarity.npz"}
     fam = meta["familiarity"]
-    assert fam["method"] == "mahalanobis" and fam["dim"] == 384 and fam["train_texts"] == 18
+    assert fam["method"] == "knn-cosine" and fam["dim"] == 384 and fam["train_texts"] == 18
+    assert fam["layer"] == 2 and fam["k"] == 10  # MiniLM-L6: a third of the way up 6 layers
     assert fam["threshold"] > 0 and fam["quantile"] == 0.99
     assert meta["max_length"] == 64 and meta["labels"] == ["human", "llm"]
     assert 0.0 <= meta["thresholds"]["human"] <= meta["thresholds"]["llm"] <= 1.0

@@ -9,59 +9,59 @@ import numpy as np
 import orjson
 import pytest
 
-from service.detector import Detector, FeatureDistribution
+from service.detector import Detector, TrainingFeatures
 from service.errors import ModelError
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL = ROOT / "models" / "crowdguard-detector"
 
 
-def _clusters(n: int = 400, dim: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def _clusters(n: int = 400, dim: int = 6, seed: int = 0) -> np.ndarray:
+    """Two kinds of text: feature directions around two centres."""
     rng = np.random.default_rng(seed)
-    y = np.arange(n) % 2
-    scale = np.linspace(0.5, 2.0, dim)  # unequal variances: Mahalanobis is not Euclidean
-    x = rng.normal(size=(n, dim)) * scale + np.where(y[:, None] == 1, 3.0, -3.0)
-    return x, y
+    centres = np.eye(dim)[:2] * 4.0
+    return centres[np.arange(n) % 2] + rng.normal(size=(n, dim)) * 0.5
 
 
-def test_distance_is_mahalanobis_to_the_nearest_class_mean() -> None:
-    x, y = _clusters()
-    dist = FeatureDistribution.fit(x, y, shrinkage=0.0)
-    means = np.stack([x[y == 0].mean(0), x[y == 1].mean(0)])
-    centered = x - means[y]
-    cov = centered.T @ centered / (len(x) - 2)
-    prec = np.linalg.inv(cov)
-    probe = np.array([[0.5, -1.0, 2.0, 0.0, 1.0, -2.0], [3.0] * 6])
-    expect = [min(np.sqrt((p - m) @ prec @ (p - m)) for m in means) for p in probe]
-    np.testing.assert_allclose(dist.distances(probe), expect, rtol=1e-4)
+def test_distance_is_one_minus_mean_cosine_to_the_k_nearest() -> None:
+    x = _clusters()
+    ref = TrainingFeatures.fit(x, k=5)
+    probe = np.array([[1.0, 0.2, 0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0, 1.0, 0.0]])
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    pu = probe / np.linalg.norm(probe, axis=1, keepdims=True)
+    expect = [1 - np.sort(unit @ p)[-5:].mean() for p in pu]
+    np.testing.assert_allclose(ref.distances(probe), expect, atol=2e-3)  # float16 storage
+    # scale does not matter, direction does
+    np.testing.assert_allclose(ref.distances(probe * 7.0), ref.distances(probe), atol=1e-6)
 
 
-def test_far_texts_are_far_and_shrinkage_keeps_few_samples_invertible() -> None:
-    x, y = _clusters()
-    dist = FeatureDistribution.fit(x, y)
-    near = dist.distances(x[:50])
-    far = dist.distances(x[:50] + 25.0)
-    assert far.min() > 3 * near.max()
-    # more dimensions than texts: the raw covariance is singular, the shrunk one is not
-    few, labels = np.random.default_rng(1).normal(size=(10, 40)), np.arange(10) % 2
-    assert np.isfinite(FeatureDistribution.fit(few, labels).distances(few)).all()
-    with pytest.raises(ValueError, match="both classes"):
-        FeatureDistribution.fit(x, np.zeros(len(x)))
+def test_far_texts_are_far_and_the_reference_is_capped() -> None:
+    x = _clusters()
+    ref = TrainingFeatures.fit(x)
+    near = ref.distances(_clusters(seed=1)[:50])
+    far = ref.distances(np.tile(np.eye(6)[4], (5, 1)) + 0.01)
+    assert far.min() > 5 * near.max()
+    capped = TrainingFeatures.fit(x, max_texts=100)
+    assert capped.reference.shape == (100, 6) and capped.reference.dtype == np.float16
+    assert TrainingFeatures.fit(x[:3], k=10).k == 3  # never more neighbours than texts
     with pytest.raises(ValueError, match="dimensions"):
-        dist.distances(np.zeros((1, 3)))
+        ref.distances(np.zeros((1, 3)))
+    with pytest.raises(ValueError, match="k must be"):
+        TrainingFeatures.fit(x, k=0)
 
 
 def test_file_round_trip_and_clear_errors(tmp_path: Path) -> None:
-    x, y = _clusters()
-    dist = FeatureDistribution.fit(x, y)
-    back = FeatureDistribution.load(dist.save(tmp_path / "familiarity.npz"))
-    np.testing.assert_array_equal(back.distances(x[:5]), dist.distances(x[:5]))
+    x = _clusters()
+    ref = TrainingFeatures.fit(x, k=7)
+    back = TrainingFeatures.load(ref.save(tmp_path / "familiarity.npz"))
+    assert back.k == 7
+    np.testing.assert_array_equal(back.distances(x[:5]), ref.distances(x[:5]))
     (tmp_path / "broken.npz").write_bytes(b"not an npz")
-    with pytest.raises(ModelError, match="cannot read the feature distribution"):
-        FeatureDistribution.load(tmp_path / "broken.npz")
-    np.savez(tmp_path / "odd.npz", means=np.zeros((2, 3)), precision=np.eye(4))
-    with pytest.raises(ModelError, match="do not fit together"):
-        FeatureDistribution.load(tmp_path / "odd.npz")
+    with pytest.raises(ModelError, match="cannot read the training features"):
+        TrainingFeatures.load(tmp_path / "broken.npz")
+    np.savez(tmp_path / "odd.npz", reference=np.zeros((3, 4)), k=np.array(9))
+    with pytest.raises(ModelError, match="not usable"):
+        TrainingFeatures.load(tmp_path / "odd.npz")
 
 
 def _model_dir(tmp_path: Path, meta_extra: dict, files_extra: dict) -> Path:
@@ -79,39 +79,46 @@ def _model_dir(tmp_path: Path, meta_extra: dict, files_extra: dict) -> Path:
 def test_metadata_and_files_must_agree(tmp_path: Path) -> None:
     from service.detector import load_model_info
 
-    x, y = _clusters()
+    x = _clusters()
     with pytest.raises(ModelError, match="must come together"):
         load_model_info(_model_dir(tmp_path, {"familiarity": {"threshold": 3.0}}, {}))
     shutil.rmtree(tmp_path / "model")
     out = _model_dir(tmp_path, {"familiarity": {"threshold": 3.0}},
                      {"familiarity": "familiarity.npz"})
-    FeatureDistribution.fit(x, y).save(out / "familiarity.npz")
+    TrainingFeatures.fit(x).save(out / "familiarity.npz")
     # the metadata names a distribution, but an ONNX file without the features output
     tok = orjson.loads((DEFAULT_MODEL / "tokenizer.json").read_bytes())
-    _tiny_classifier(out / "model.int8.onnx", "gemm", len(tok["model"]["vocab"]))
+    _tiny_classifier(out / "model.int8.onnx", len(tok["model"]["vocab"]))
     with pytest.raises(ModelError, match="no 'features' output"):
         Detector.load(out)
 
 
-def _tiny_classifier(path: Path, head: str, vocab: int, dim: int = 8) -> None:
-    """Embedding -> mean over tokens -> tanh -> 2-way head, as a real exported graph."""
+def _tiny_classifier(path: Path, vocab: int, dim: int = 8, layers: int = 3) -> None:
+    """Embedding -> ``layers`` LayerNorm "encoder layers" -> mean -> tanh -> 2-way Gemm head.
+
+    The layer outputs are named as optimum names BERT's, which is how
+    :func:`expose_features` finds them.
+    """
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(3)
     inits = [numpy_helper.from_array(rng.normal(size=(vocab, dim)).astype(np.float32), "emb")]
-    nodes = [helper.make_node("Gather", ["emb", "input_ids"], ["tok"]),
-             helper.make_node("ReduceMean", ["tok"], ["pooled"], axes=[1], keepdims=0),
-             helper.make_node("Tanh", ["pooled"], ["act"])]
-    if head == "gemm":
-        inits.append(numpy_helper.from_array(rng.normal(size=(2, dim)).astype(np.float32), "w"))
-        inits.append(numpy_helper.from_array(np.zeros(2, np.float32), "b"))
-        nodes.append(helper.make_node("Gemm", ["act", "w", "b"], ["logits"], transB=1))
-    else:
-        inits.append(numpy_helper.from_array(rng.normal(size=(dim, 2)).astype(np.float32), "w"))
-        inits.append(numpy_helper.from_array(np.zeros(2, np.float32), "b"))
-        nodes += [helper.make_node("MatMul", ["act", "w"], ["mm"]),
-                  helper.make_node("Add", ["mm", "b"], ["logits"])]
+    nodes = [helper.make_node("Gather", ["emb", "input_ids"], ["h_in"])]
+    prev = "h_in"
+    for i in range(layers):
+        w, b = f"bert.encoder.layer.{i}.output.LayerNorm.weight", f"bert.encoder.layer.{i}.b"
+        inits += [numpy_helper.from_array(rng.uniform(0.5, 1.5, dim).astype(np.float32), w),
+                  numpy_helper.from_array(rng.normal(size=dim).astype(np.float32), b)]
+        out = f"/bert/encoder/layer.{i}/output/LayerNorm/LayerNormalization_output_0"
+        nodes += [helper.make_node("Tanh", [prev], [f"t{i}"]),
+                  helper.make_node("LayerNormalization", [f"t{i}", w, b], [out], axis=-1)]
+        prev = out
+    inits += [numpy_helper.from_array(rng.normal(size=(2, dim)).astype(np.float32), "w"),
+              numpy_helper.from_array(np.zeros(2, np.float32), "b")]
+    nodes += [helper.make_node("ReduceMean", [prev], ["pooled"], axes=[1], keepdims=0),
+              helper.make_node("Tanh", ["pooled"], ["act"]),
+              helper.make_node("Gemm", ["act", "w", "b"], ["logits"], transB=1)]
     graph = helper.make_graph(
         nodes, "tiny",
         [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch_size", "seq"]),
@@ -124,50 +131,56 @@ def _tiny_classifier(path: Path, head: str, vocab: int, dim: int = 8) -> None:
     onnx.save(model, str(path))
 
 
-@pytest.mark.parametrize("head", ["gemm", "matmul_add"])
-def test_features_output_survives_quantization_and_feeds_the_distance(
-        tmp_path: Path, head: str) -> None:
-    pytest.importorskip("onnx")
+def _tiny_dir(tmp_path: Path) -> tuple[Path, dict]:
     from service.training.export import expose_features, quantize_int8
 
     tok = orjson.loads((DEFAULT_MODEL / "tokenizer.json").read_bytes())
-    vocab = len(tok["model"]["vocab"])
     out = tmp_path / "model"
     out.mkdir()
-    _tiny_classifier(out / "model.onnx", head, vocab)
-    assert expose_features(out / "model.onnx") == 8
-    assert expose_features(out / "model.onnx") == 8  # idempotent
+    _tiny_classifier(out / "model.onnx", len(tok["model"]["vocab"]))
+    assert expose_features(out / "model.onnx") == (1, 8)  # a third of the way up 3 layers
+    assert expose_features(out / "model.onnx") == (1, 8)  # a re-run replaces, not adds
     quantize_int8(out / "model.onnx", out / "model.int8.onnx")
     shutil.copy(DEFAULT_MODEL / "tokenizer.json", out / "tokenizer.json")
     meta = {"format": 1, "name": "tiny", "version": "0", "max_length": 64,
             "files": {"cpu": "model.int8.onnx", "fp32": "model.onnx",
                       "tokenizer": "tokenizer.json"}}
     (out / "crowdguard-model.json").write_bytes(orjson.dumps(meta))
+    return out, meta
 
+
+def test_features_output_survives_quantization_and_feeds_the_distance(tmp_path: Path) -> None:
+    onnx = pytest.importorskip("onnx")
+
+    out, meta = _tiny_dir(tmp_path)
+    graph = onnx.load(str(out / "model.onnx")).graph
+    assert [o.name for o in graph.output] == ["logits", "features"]
     texts = ["the patients who walked every day slept longer", "a study of sleep and walking",
              "results were mixed across the two groups", "zebra quantum lattice vortex"]
     for precision in ("int8", "fp32"):
         det = Detector.load(out, precision=precision)
         feats = det.features(texts)
         assert feats.shape == (4, 8) and np.isfinite(feats).all()
-        assert all(s.distance is None for s in det.score(texts))  # no distribution yet
-    # one text per call, as int8 runs: this tiny graph averages padding tokens too
+        assert all(s.distance is None for s in det.score(texts))  # no reference yet
+    # the mean leaves padding out: batched fp32 equals one text per call
     fp32 = Detector.load(out, precision="fp32", batch_size=1).features(texts)
+    np.testing.assert_allclose(Detector.load(out, precision="fp32").features(texts), fp32,
+                               atol=1e-5)
     np.testing.assert_allclose(Detector.load(out).features(texts), fp32, atol=0.05)
 
-    FeatureDistribution.fit(fp32, np.array([0, 1, 0, 1])).save(out / "familiarity.npz")
+    TrainingFeatures.fit(fp32, k=2).save(out / "familiarity.npz")
     meta["files"]["familiarity"] = "familiarity.npz"
-    meta["familiarity"] = {"threshold": 1.0, "quantile": 0.99}
+    meta["familiarity"] = {"threshold": 0.5, "quantile": 0.99}
     (out / "crowdguard-model.json").write_bytes(orjson.dumps(meta))
-    det = Detector.load(out, precision="fp32", batch_size=1)
+    det = Detector.load(out, precision="fp32")
     assert det.session.feature_dim == 8
-    assert det.info.familiarity is not None and det.info.familiarity.threshold == 1.0
+    assert det.info.familiarity is not None and det.info.familiarity.threshold == 0.5
     scores = det.score(texts)
     expect = det.familiarity.distances(fp32)
-    np.testing.assert_allclose([s.distance for s in scores], expect, rtol=1e-5)
-    # a distribution of another model's features is refused at load, not per text
-    FeatureDistribution.fit(np.random.default_rng(0).normal(size=(20, 5)),
-                            np.arange(20) % 2).save(out / "familiarity.npz")
+    np.testing.assert_allclose([s.distance for s in scores], expect, atol=1e-5)
+    # features of another model are refused at load, not per text
+    TrainingFeatures.fit(np.random.default_rng(0).normal(size=(20, 5))).save(
+        out / "familiarity.npz")
     with pytest.raises(ModelError, match="describes 5 features.*outputs 8"):
         Detector.load(out, precision="fp32")
 
@@ -194,7 +207,7 @@ def test_evaluate_measures_the_check_and_record_evaluation_writes_it(tmp_path: P
     tok = orjson.loads((DEFAULT_MODEL / "tokenizer.json").read_bytes())
     out = tmp_path / "model"
     out.mkdir()
-    _tiny_classifier(out / "model.onnx", "gemm", len(tok["model"]["vocab"]))
+    _tiny_classifier(out / "model.onnx", len(tok["model"]["vocab"]))
     expose_features(out / "model.onnx")
     shutil.copy(DEFAULT_MODEL / "tokenizer.json", out / "tokenizer.json")
     near = ["the patients who walked every day slept longer at night than the others did",
@@ -208,8 +221,7 @@ def test_evaluate_measures_the_check_and_record_evaluation_writes_it(tmp_path: P
             "thresholds": {"llm": 0.0, "human": 0.0}, "abstain": {"min_words": 3}}
     (out / "crowdguard-model.json").write_bytes(orjson.dumps(meta))
     feats = Detector.load(out, precision="fp32", batch_size=1).features(near + far)
-    dist = FeatureDistribution.fit(np.concatenate([feats[:4], feats[:4] + 0.01]),
-                                   np.array([0, 0, 0, 0, 1, 1, 1, 1]))
+    dist = TrainingFeatures.fit(feats[:4], k=1)
     dist.save(out / "familiarity.npz")
     threshold = float((dist.distances(feats[:4]).max() + dist.distances(feats[4:]).min()) / 2)
     assert dist.distances(feats[4:]).min() > dist.distances(feats[:4]).max()

@@ -44,19 +44,19 @@ def test_texts_unlike_the_training_data_get_no_verdict():
     from service.detector.model_dir import Familiarity
     from service.signals import Signals, fuse
 
-    info = replace(INFO, familiarity=Familiarity(threshold=20.0, quantile=0.99))
+    info = replace(INFO, familiarity=Familiarity(threshold=0.2, quantile=0.99))
 
     def s(p, d):
         return TextScore(p_llm=p, margin=0.0, tokens=40, truncated=False, distance=d)
 
-    assert decide(PROSE, s(0.95, 19.9), info).verdict == "llm"
-    far = decide(PROSE, s(0.95, 31.0), info)
+    assert decide(PROSE, s(0.95, 0.199), info).verdict == "llm"
+    far = decide(PROSE, s(0.95, 0.31), info)
     assert far.verdict == "uncertain" and far.p_llm == 0.95
-    assert far.reasons[0] == "unlike the model's training data: feature distance 31.0 > 20.0"
+    assert far.reasons[0] == "unlike the model's training data: feature distance 0.310 > 0.200"
     assert "text score 0.95 not used" in far.reasons
-    assert decide(PROSE, s(0.05, 31.0), info).verdict == "uncertain"  # no clearance either
+    assert decide(PROSE, s(0.05, 0.31), info).verdict == "uncertain"  # no clearance either
     # a model without the check, or a score without a distance, decides as before
-    assert decide(PROSE, s(0.95, 31.0), INFO).verdict == "llm"
+    assert decide(PROSE, s(0.95, 0.31), INFO).verdict == "llm"
     assert decide(PROSE, s(0.95, None), info).verdict == "llm"
     # behaviour cannot turn the unjudged text into llm: fusion sees it as abstained
     pasted = Signals(events_available=True, foreign_paste_share=0.9, foreign_paste_chars=900)
