@@ -119,12 +119,14 @@ class Detector:
 
     def score(self, texts: Sequence[str]) -> list[TextScore]:
         """Score ``texts`` in order; batches are formed by length to limit padding."""
+        rows = self._run(texts)
+        distances: list[float | None] = [None] * len(rows)
+        if self.familiarity is not None and rows and rows[0][2] is not None:
+            distances = [float(d) for d in
+                         self.familiarity.distances(np.stack([f for _, _, f in rows]))]
         out: list[TextScore] = []
-        for enc, row, feats in self._run(texts):
+        for (enc, row, _), distance in zip(rows, distances, strict=True):
             margin = float(row[1] - row[0])
-            distance = None
-            if self.familiarity is not None and feats is not None:
-                distance = float(self.familiarity.distances(feats)[0])
             out.append(TextScore(self._calibrate(margin), margin, sum(enc.attention_mask),
                                  bool(enc.overflowing), distance))
         return out

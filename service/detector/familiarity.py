@@ -54,7 +54,10 @@ def _normalized(x: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class TrainingFeatures:
-    """Unit-length features of the training texts (``[n, dim]``) and the ``k`` of the distance."""
+    """Unit-length features of the training texts (``[n, dim]``) and the ``k`` of the distance.
+
+    Held in float32 (about 6 MB for 4,000 texts of 384 values); saved in float16.
+    """
 
     reference: np.ndarray
     k: int = 10
@@ -74,14 +77,14 @@ class TrainingFeatures:
             raise ValueError(f"k must be >= 1, got {k}")
         if x.shape[0] > max_texts:
             x = x[np.random.default_rng(seed).choice(x.shape[0], max_texts, replace=False)]
-        return cls(_normalized(x).astype(np.float16), min(k, x.shape[0]))
+        return cls(_normalized(x), min(k, x.shape[0]))
 
     def distances(self, features: np.ndarray, *, chunk: int = 256) -> np.ndarray:
         """One minus the mean cosine similarity of each row to its ``k`` nearest training texts."""
         x = _normalized(features)
         if x.shape[1] != self.dim:
             raise ValueError(f"features have {x.shape[1]} dimensions, the reference {self.dim}")
-        ref = self.reference.astype(np.float32)
+        ref = self.reference
         out = np.empty(x.shape[0], dtype=np.float64)
         for start in range(0, x.shape[0], chunk):
             sims = x[start:start + chunk] @ ref.T
@@ -92,7 +95,8 @@ class TrainingFeatures:
     # -- files ----------------------------------------------------------------------------
     def save(self, path: Path) -> Path:
         with path.open("wb") as f:
-            np.savez_compressed(f, reference=self.reference, k=np.array(self.k))
+            np.savez_compressed(f, reference=self.reference.astype(np.float16),
+                                k=np.array(self.k))
         return path
 
     @classmethod
@@ -105,4 +109,4 @@ class TrainingFeatures:
         if reference.ndim != 2 or reference.shape[0] < 1 or not 1 <= k <= reference.shape[0]:
             raise ModelError(f"{path}: reference {reference.shape} with k={k} is not usable; "
                              "re-create the model with `crowdguard train`")
-        return cls(reference.astype(np.float16), k)
+        return cls(reference.astype(np.float32), k)

@@ -30,7 +30,7 @@ def test_distance_is_one_minus_mean_cosine_to_the_k_nearest() -> None:
     unit = x / np.linalg.norm(x, axis=1, keepdims=True)
     pu = probe / np.linalg.norm(probe, axis=1, keepdims=True)
     expect = [1 - np.sort(unit @ p)[-5:].mean() for p in pu]
-    np.testing.assert_allclose(ref.distances(probe), expect, atol=2e-3)  # float16 storage
+    np.testing.assert_allclose(ref.distances(probe), expect, atol=1e-5)
     # scale does not matter, direction does
     np.testing.assert_allclose(ref.distances(probe * 7.0), ref.distances(probe), atol=1e-6)
 
@@ -42,7 +42,7 @@ def test_far_texts_are_far_and_the_reference_is_capped() -> None:
     far = ref.distances(np.tile(np.eye(6)[4], (5, 1)) + 0.01)
     assert far.min() > 5 * near.max()
     capped = TrainingFeatures.fit(x, max_texts=100)
-    assert capped.reference.shape == (100, 6) and capped.reference.dtype == np.float16
+    assert capped.reference.shape == (100, 6)
     assert TrainingFeatures.fit(x[:3], k=10).k == 3  # never more neighbours than texts
     with pytest.raises(ValueError, match="dimensions"):
         ref.distances(np.zeros((1, 3)))
@@ -55,7 +55,7 @@ def test_file_round_trip_and_clear_errors(tmp_path: Path) -> None:
     ref = TrainingFeatures.fit(x, k=7)
     back = TrainingFeatures.load(ref.save(tmp_path / "familiarity.npz"))
     assert back.k == 7
-    np.testing.assert_array_equal(back.distances(x[:5]), ref.distances(x[:5]))
+    np.testing.assert_allclose(back.distances(x[:5]), ref.distances(x[:5]), atol=2e-3)  # float16
     (tmp_path / "broken.npz").write_bytes(b"not an npz")
     with pytest.raises(ModelError, match="cannot read the training features"):
         TrainingFeatures.load(tmp_path / "broken.npz")
