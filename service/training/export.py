@@ -15,8 +15,8 @@
 from __future__ import annotations
 
 import contextlib
-import re
 import logging
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -91,8 +91,9 @@ def expose_features(onnx_file: Path) -> tuple[int, int]:
 
     The layer is the one a third of the way up (layer 2 of MiniLM-L6's 6,
     layer 4 of a 12-layer base), found by the output names of its final
-    LayerNorm (``.../encoder/layer.N/output/LayerNorm/...``), as optimum
-    exports BERT and MPNet. Padding is left out of the mean through
+    LayerNorm (``.../encoder/layer.N/output/LayerNorm/...``), the names
+    optimum's export keeps from BERT's modules (checked here on MiniLM; other
+    encoders with the same module names work the same way). Padding is left out of the mean through
     ``attention_mask``. The file is rewritten in place, before quantization,
     so the int8 file has the output too; a features subgraph from an earlier
     run is replaced. Returns ``(layer, dim)``.

@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 ABSTAIN = {"min_words": 15, "min_english": 0.2}
 LABEL_NAMES = ["human", "llm"]
 TARGET_FNR = 0.05
+#: Where :func:`refinish_model` keeps the metadata it started from.
+REFINISH_BACKUP = "crowdguard-model.before-refinish.json"
 
 
 def _seed_everything(seed: int) -> None:
@@ -305,7 +307,8 @@ def refinish_model(out: Path, data: list[Path]) -> dict[str, Any]:
     against the metadata, and the seed, ``val_fraction`` and ``group_field``
     recorded there rebuild the same training and validation texts. Held-out
     ``evaluations`` recorded in the metadata are dropped (they measured the
-    model as it was). For directories made before a step existed (the
+    model as it was); the metadata as it was is kept in
+    ``crowdguard-model.before-refinish.json``. For directories made before a step existed (the
     ``features`` output, 7-bit int8): no fine-tuning is repeated.
     """
     meta_path = out / METADATA_FILE
@@ -327,6 +330,9 @@ def refinish_model(out: Path, data: list[Path]) -> dict[str, Any]:
                          f"expected {[n for n, _ in recorded]} with the hashes in {meta_path}",
                          reason="data_mismatch")
     train, val = split_validation(dataset.examples, val_fraction, seed)
+    # finish_model removes the metadata if a step fails (a half-made directory must not
+    # load); keep the original so the directory can be re-finished again
+    meta_path.with_name(REFINISH_BACKUP).write_bytes(meta_path.read_bytes())
     meta.pop("evaluations", None)
     meta["refinished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return finish_model(out, meta, train, val, target_fpr=target_fpr)

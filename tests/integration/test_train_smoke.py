@@ -141,6 +141,8 @@ def test_refinish_redoes_the_steps_after_export_on_the_same_split(
     for key in ("calibration", "thresholds", "validation", "familiarity", "training"):
         assert again[key] == first[key], key
     assert "evaluations" not in again and "refinished_at" in again
+    before = orjson.loads((out / "crowdguard-model.before-refinish.json").read_bytes())
+    assert before["evaluations"] == [{"set": "old", "metrics": {}}]
     other = tmp_path / "other.jsonl"
     other.write_bytes(tiny_data.read_bytes().replace(b"i think", b"we think"))
     with pytest.raises(InputError, match="differ from those"):
