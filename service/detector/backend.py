@@ -32,8 +32,8 @@ def available_providers() -> list[str]:
 class Session:
     """A loaded ONNX model: ``run(feeds) -> (logits, features)``.
 
-    ``logits`` has shape ``[batch, 2]``. ``features`` (``[batch, dim]``, the
-    input of the classification head) is ``None`` when the graph has no
+    ``logits`` has shape ``[batch, 2]``. ``features`` (``[batch, dim]``, what
+    the familiarity check compares) is ``None`` when the graph has no
     ``features`` output (models trained before 0.2.0).
     """
 

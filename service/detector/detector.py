@@ -30,7 +30,7 @@ class TextScore:
     """Score of one text: calibrated probability, raw margin, and whether it was truncated.
 
     ``distance`` is how far the text's features lie from the training data
-    (:mod:`.familiarity`), or ``None`` for a model without that distribution.
+    (:mod:`.familiarity`), or ``None`` for a model without the check.
     """
 
     p_llm: float
@@ -92,7 +92,7 @@ class Detector:
         if info.familiarity is not None:
             if not session.has_features:
                 raise ModelError(f"{info.file(role)} has no {FEATURES_OUTPUT!r} output, but the "
-                                 "metadata names a feature distribution; re-create the model "
+                                 "metadata names training features; re-create the model "
                                  "with `crowdguard train`")
             familiarity = TrainingFeatures.load(info.file("familiarity"))
             if session.feature_dim not in (None, familiarity.dim):
@@ -111,7 +111,7 @@ class Detector:
         return np.array([s.p_llm for s in self.score(texts)], dtype=np.float64)
 
     def features(self, texts: Sequence[str]) -> np.ndarray:
-        """The classification head's input for each of ``texts`` (``[n, dim]``)."""
+        """The familiarity features of each of ``texts`` (``[n, dim]``)."""
         if not self.session.has_features:
             raise ModelError(f"{self.session.path} has no {FEATURES_OUTPUT!r} output")
         rows = [f for _, _, f in self._run(texts)]

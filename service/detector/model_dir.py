@@ -4,7 +4,7 @@ A model directory holds ``crowdguard-model.json`` (the metadata written by
 ``crowdguard train``), the tokenizer (``tokenizer.json``) and one or two ONNX
 files: ``model.int8.onnx`` for CPU and, optionally, ``model.onnx`` (fp32) for
 the GPU path; models trained since 0.2.0 also hold ``familiarity.npz``, the
-distribution of their training texts' features (:mod:`.familiarity`).
+features of their training texts (:mod:`.familiarity`).
 :func:`load_model_info` checks all of it up front and says what
 is missing, so a worker never starts with a half-usable model.
 """

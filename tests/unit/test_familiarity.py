@@ -1,4 +1,4 @@
-"""The familiarity check: feature distribution math, its file, and the ONNX ``features`` output."""
+"""The familiarity check: the distance, its file, and the ONNX ``features`` output."""
 
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def test_metadata_and_files_must_agree(tmp_path: Path) -> None:
     out = _model_dir(tmp_path, {"familiarity": {"threshold": 3.0}},
                      {"familiarity": "familiarity.npz"})
     TrainingFeatures.fit(x).save(out / "familiarity.npz")
-    # the metadata names a distribution, but an ONNX file without the features output
+    # the metadata names training features, but the ONNX file has no features output
     tok = orjson.loads((DEFAULT_MODEL / "tokenizer.json").read_bytes())
     _tiny_classifier(out / "model.int8.onnx", len(tok["model"]["vocab"]))
     with pytest.raises(ModelError, match="no 'features' output"):
