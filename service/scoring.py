@@ -20,7 +20,7 @@ from .detector import Detector, TextScore
 from .errors import InputError
 from .evaluation import summarize
 from .records import Record, parse_label, read_records
-from .verdict import Verdict, decide
+from .verdict import Verdict, decide, unfamiliar_reason
 
 __all__ = ["ScoredRow", "score_records", "score_file", "evaluate_files"]
 
@@ -45,7 +45,7 @@ class ScoredRow:
             "p_llm": None if self.verdict.p_llm is None else round(self.verdict.p_llm, 6),
             "verdict": self.verdict.verdict,
             "reasons": list(self.verdict.reasons),
-            "feature_distance": None if distance is None else round(distance, 3),
+            "feature_distance": None if distance is None else round(distance, 4),
         }
 
 
@@ -134,8 +134,8 @@ def evaluate_files(detector: Detector, paths: Iterable[str | Path], *,
             v.append(row.verdict.verdict)
             if info.familiarity is not None:
                 v_off.append(decide(text or "", row.score, unchecked).verdict)
-                far.append(row.score is not None and row.score.distance is not None
-                           and row.score.distance > info.familiarity.threshold)
+                far.append(row.score is not None
+                           and unfamiliar_reason(row.score, info) is not None)
             g = rec.fields.get(group_field)
             if g is not None:
                 groups[str(g)].append(len(y) - 1)

@@ -94,7 +94,7 @@ class Pipeline:
             model=info.label, scored_at=now_iso(),
             submitted_at=sub.submitted_at.isoformat() if sub.submitted_at else None,
             text=sub.text if self.settings.include_text else None,
-            feature_distance=None if score.distance is None else round(score.distance, 3),
+            feature_distance=None if score.distance is None else round(score.distance, 4),
         )
 
 
