@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from service.detector.model_dir import load_model_info  # noqa: E402
+from service.errors import ModelError  # noqa: E402
 from service.training.export import METADATA_FILE, write_metadata, write_model_card  # noqa: E402
 
 
@@ -33,7 +34,10 @@ def record(into: Path, report: dict, *, set_name: str, file: str | None = None,
            model: str | None = None, note: str | None = None,
            command: str | None = None) -> dict:
     """Add the evaluation to ``into``'s metadata and card; return the entry written."""
-    load_model_info(into)  # fail fast on something that is not a model directory
+    try:
+        load_model_info(into)  # fail fast on something that is not a model directory
+    except ModelError as exc:
+        raise SystemExit(str(exc)) from exc
     files = report.get("files") or {}
     if file is None:
         if len(files) != 1:
@@ -66,7 +70,11 @@ def main() -> int:
     ap.add_argument("--note", help="what the figures mean, shown under the table")
     ap.add_argument("--command", help="the command that produced the report")
     args = ap.parse_args()
-    entry = record(args.into, json.loads(args.report.read_text()), set_name=args.set_name,
+    try:
+        report = json.loads(args.report.read_text())
+    except (OSError, ValueError) as exc:
+        ap.error(f"cannot read the report {args.report}: {exc}")
+    entry = record(args.into, report, set_name=args.set_name,
                    file=args.file, model=args.model, note=args.note, command=args.command)
     print(json.dumps(entry, indent=2))
     return 0

@@ -1,8 +1,8 @@
 """Copy a trained model directory into the repository's ``models/`` without its fp32 file.
 
 The fp32 ``model.onnx`` (about 90 MB for MiniLM) is too big for git, so the
-shipped default holds the int8 CPU file, the tokenizer and the feature
-distribution; on CUDA the int8 file runs. The metadata's ``files`` drop
+shipped default holds the int8 CPU file, the tokenizer and the training
+features of the familiarity check; on CUDA the int8 file runs. The metadata's ``files`` drop
 ``fp32``, and the model card is rendered again to say so. Refuses a directory
 whose CPU file *is* the fp32 one (int8 quantization broke that model).
 
@@ -24,7 +24,10 @@ from service.training.export import METADATA_FILE, write_metadata, write_model_c
 
 
 def ship(src: Path, dst: Path) -> dict:
-    meta = json.loads((src / METADATA_FILE).read_text())
+    try:
+        meta = json.loads((src / METADATA_FILE).read_text())
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"{src} is not a model directory: {exc}") from exc
     files = dict(meta["files"])
     if files.get("cpu") == files.get("fp32"):
         raise SystemExit(f"{src} serves fp32 on CPU (int8 broke it): too big to ship in git")
@@ -38,7 +41,11 @@ def ship(src: Path, dst: Path) -> dict:
     meta["files"] = files
     write_metadata(tmp, meta)
     write_model_card(tmp, meta)
-    Detector.load(tmp)  # what is shipped must load
+    try:
+        Detector.load(tmp)  # what is shipped must load
+    except Exception:
+        shutil.rmtree(tmp)
+        raise
     if dst.exists():
         shutil.rmtree(dst)
     tmp.rename(dst)

@@ -11,6 +11,7 @@ is missing, so a worker never starts with a half-usable model.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,9 +128,14 @@ def load_model_info(path: str | Path) -> ModelInfo:
                          "together; re-create the model with `crowdguard train`")
     try:
         familiarity = None if fam is None else Familiarity(
-            float(fam["threshold"]), None if fam.get("quantile") is None else float(fam["quantile"]))
+            float(fam["threshold"]),
+            None if fam.get("quantile") is None else float(fam["quantile"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"{meta_path}: malformed familiarity entry: {exc}") from exc
+    if familiarity is not None and not (math.isfinite(familiarity.threshold)
+                                        and familiarity.threshold >= 0.0):
+        raise ModelError(f"{meta_path}: familiarity threshold must be a finite number >= 0, "
+                         f"got {familiarity.threshold}")
     try:
         calibration = Calibration(str(cal.get("method", "platt")), float(cal.get("a", 1.0)),
                                   float(cal.get("b", 0.0)))

@@ -93,8 +93,9 @@ def expose_features(onnx_file: Path) -> tuple[int, int]:
     layer 4 of a 12-layer base), found by the output names of its final
     LayerNorm (``.../encoder/layer.N/output/LayerNorm/...``), the names
     optimum's export keeps from BERT's modules (checked here on MiniLM; other
-    encoders with the same module names work the same way). Padding is left out of the mean through
-    ``attention_mask``. The file is rewritten in place, before quantization,
+    encoders with the same module names work the same way). Padding is left
+    out of the mean through ``attention_mask``. Needs opset 13 or newer (optimum
+    exports newer). The file is rewritten in place, before quantization,
     so the int8 file has the output too; a features subgraph from an earlier
     run is replaced. Returns ``(layer, dim)``.
     """
@@ -129,34 +130,26 @@ def expose_features(onnx_file: Path) -> tuple[int, int]:
     hidden = layers[layer]
     dim = next((int(init.dims[0]) for init in graph.initializer
                 if init.name.endswith(f"layer.{layer}.output.LayerNorm.weight")), 0)
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 13)
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if opset < 13:
+        raise TrainingError(f"{onnx_file} uses opset {opset}; the features output needs 13 or "
+                            "newer (re-export with optimum's default opset)")
     p = _FEATURES_PREFIX
     graph.initializer.extend([
         numpy_helper.from_array(np.array([-1], dtype=np.int64), f"{p}_axis_last"),
         numpy_helper.from_array(np.array([1], dtype=np.int64), f"{p}_axis_seq"),
         numpy_helper.from_array(np.array(1e-6, dtype=np.float32), f"{p}_eps"),
     ])
-    if opset >= 13:
-        unsqueeze = helper.make_node("Unsqueeze", [f"{p}_mask", f"{p}_axis_last"],
-                                     [f"{p}_mask3"], name=f"{p}_unsqueeze")
-        sum_h = helper.make_node("ReduceSum", [f"{p}_masked", f"{p}_axis_seq"], [f"{p}_sum"],
-                                 keepdims=0, name=f"{p}_sum_hidden")
-        sum_m = helper.make_node("ReduceSum", [f"{p}_mask3", f"{p}_axis_seq"], [f"{p}_count"],
-                                 keepdims=0, name=f"{p}_sum_mask")
-    else:
-        unsqueeze = helper.make_node("Unsqueeze", [f"{p}_mask"], [f"{p}_mask3"], axes=[-1],
-                                     name=f"{p}_unsqueeze")
-        sum_h = helper.make_node("ReduceSum", [f"{p}_masked"], [f"{p}_sum"], axes=[1],
-                                 keepdims=0, name=f"{p}_sum_hidden")
-        sum_m = helper.make_node("ReduceSum", [f"{p}_mask3"], [f"{p}_count"], axes=[1],
-                                 keepdims=0, name=f"{p}_sum_mask")
     graph.node.extend([
         helper.make_node("Cast", ["attention_mask"], [f"{p}_mask"], to=TensorProto.FLOAT,
                          name=f"{p}_cast"),
-        unsqueeze,
+        helper.make_node("Unsqueeze", [f"{p}_mask", f"{p}_axis_last"], [f"{p}_mask3"],
+                         name=f"{p}_unsqueeze"),
         helper.make_node("Mul", [hidden, f"{p}_mask3"], [f"{p}_masked"], name=f"{p}_mul"),
-        sum_h,
-        sum_m,
+        helper.make_node("ReduceSum", [f"{p}_masked", f"{p}_axis_seq"], [f"{p}_sum"],
+                         keepdims=0, name=f"{p}_sum_hidden"),
+        helper.make_node("ReduceSum", [f"{p}_mask3", f"{p}_axis_seq"], [f"{p}_count"],
+                         keepdims=0, name=f"{p}_sum_mask"),
         helper.make_node("Max", [f"{p}_count", f"{p}_eps"], [f"{p}_count_safe"],
                          name=f"{p}_max"),
         helper.make_node("Div", [f"{p}_sum", f"{p}_count_safe"], [FEATURES_OUTPUT],
@@ -338,9 +331,9 @@ def render_model_card(meta: dict[str, Any]) -> str:
     else:
         file_line += ("no fp32 file (kept out of git for size: on CUDA the int8 file runs, "
                       "`crowdguard train` writes `model.onnx` for a faster GPU path), ")
-    nonnative = ("\n  The familiarity check gives `uncertain` to kinds of writing unlike the training "
-                 "data\n  (see the held-out evaluation); whether their essays count as such was "
-                 "not measured." if meta.get("familiarity") else "")
+    nonnative = ("\n  The familiarity check gives `uncertain` to kinds of writing unlike the "
+                 "training data\n  (see the held-out evaluation); whether their essays count as "
+                 "such was not measured." if meta.get("familiarity") else "")
     refinished = (f" (steps after export re-run by `crowdguard refinish` on "
                   f"{meta['refinished_at']})" if meta.get("refinished_at") else "")
     file_line += f"`{files.get('tokenizer')}`"

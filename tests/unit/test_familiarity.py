@@ -80,6 +80,13 @@ def test_metadata_and_files_must_agree(tmp_path: Path) -> None:
     from service.detector import load_model_info
 
     x = _clusters()
+    for bad in ("nan", -1.0, "far"):
+        shutil.rmtree(tmp_path / "model", ignore_errors=True)
+        out = _model_dir(tmp_path, {"familiarity": {"threshold": bad}},
+                         {"familiarity": "tokenizer.json"})
+        with pytest.raises(ModelError, match="familiarity"):
+            load_model_info(out)
+    shutil.rmtree(tmp_path / "model")
     with pytest.raises(ModelError, match="must come together"):
         load_model_info(_model_dir(tmp_path, {"familiarity": {"threshold": 3.0}}, {}))
     shutil.rmtree(tmp_path / "model")
@@ -147,6 +154,22 @@ def _tiny_dir(tmp_path: Path) -> tuple[Path, dict]:
                       "tokenizer": "tokenizer.json"}}
     (out / "crowdguard-model.json").write_bytes(orjson.dumps(meta))
     return out, meta
+
+
+def test_expose_features_refuses_what_it_cannot_handle(tmp_path: Path) -> None:
+    onnx = pytest.importorskip("onnx")
+    from service.errors import TrainingError
+    from service.training.export import expose_features
+
+    _tiny_classifier(tmp_path / "old.onnx", vocab=50)
+    model = onnx.load(str(tmp_path / "old.onnx"))
+    model.opset_import[0].version = 12
+    onnx.save(model, str(tmp_path / "old.onnx"))
+    with pytest.raises(TrainingError, match="opset 12"):
+        expose_features(tmp_path / "old.onnx")
+    _tiny_classifier(tmp_path / "flat.onnx", vocab=50, layers=0)
+    with pytest.raises(TrainingError, match="no encoder layer outputs"):
+        expose_features(tmp_path / "flat.onnx")
 
 
 def test_features_output_survives_quantization_and_feeds_the_distance(tmp_path: Path) -> None:
@@ -230,7 +253,8 @@ def test_evaluate_measures_the_check_and_record_evaluation_writes_it(tmp_path: P
     (out / "crowdguard-model.json").write_bytes(orjson.dumps(meta))
 
     data = tmp_path / "eval.jsonl"
-    rows = [{"text": t, "label": "human"} for t in near + far[:1]] + [{"text": far[1], "label": "llm"}]
+    rows = [{"text": t, "label": "human"} for t in near + far[:1]]
+    rows.append({"text": far[1], "label": "llm"})
     data.write_bytes(b"\n".join(orjson.dumps(r) for r in rows))
     report = evaluate_files(Detector.load(out, precision="fp32", batch_size=1), [data])
     fig = report["files"][str(data)]["all"]
