@@ -93,7 +93,7 @@ def test_valid_submissions_flagged_and_invalid_dead_lettered(kafka_bootstrap, to
 
 
 # Known bug, cause not found: on 2026-12-01, on the current (faster, VNNI) machine, this
-# test failed in 2 of 4 runs of the whole suite: the restarted worker became ready but left
+# test failed in 2 of 5 runs of the whole suite: the restarted worker became ready but left
 # most of the backlog unflagged for 240 s. It passed in 4 of 4 runs on its own, in 3 of 3
 # probes that killed the first worker right after its first flag (before any commit),
 # and with the rest of this file at DEBUG. Kept running (not skipped) until it is fixed.
