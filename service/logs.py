@@ -59,14 +59,23 @@ class _DropTransient(logging.Filter):
                     and record.getMessage().startswith(_TRANSIENT))
 
 
-def setup_logging(level: str = "INFO", fmt: str = "console") -> None:
+def setup_logging(level: str = "INFO", fmt: str = "console",
+                  library_level: str | None = None) -> None:
+    """Log to standard error at ``level``; the libraries (faust, aiokafka, mode) at ``library_level``.
+
+    By default the libraries' INFO (rebalances, assignments, recovery) shows at DEBUG only,
+    and their DEBUG never does.
+    """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else ConsoleFormatter())
     handler.addFilter(_DropTransient())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # the libraries' INFO (rebalances, assignments) shows at DEBUG; their DEBUG never does
-    libs = logging.INFO if level == "DEBUG" else max(logging.WARNING, logging.getLevelName(level))
+    if library_level is not None:
+        libs = logging.getLevelName(library_level)
+    else:
+        libs = logging.INFO if level == "DEBUG" else max(logging.WARNING,
+                                                         logging.getLevelName(level))
     for noisy in ("aiokafka", "kafka", "faust", "mode"):
         logging.getLogger(noisy).setLevel(libs)

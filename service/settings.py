@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_format: Literal["json", "console"] = Field("console", description="json or console.")
+    log_library_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = Field(
+        None, description="Level of the faust, aiokafka and mode logs (rebalances, table "
+        "recovery); default WARNING, or INFO when log_level is DEBUG.")
 
     # --- local broker (dev, tests, the demo) -----------------------------------------
     broker_home: Path = Field(Path.home() / ".cache" / "crowdguard" / "broker",

@@ -62,7 +62,8 @@ class WorkerProc:
                "--topic-dead-letter", topics.dead, "--topic-worker-rates", topics.rates,
                "--consumer-group", topics.group, "--web-port", str(self.port),
                "--data-dir", str(tmp / f"faust-{self.port}"), "--model-dir", str(model),
-               "--log-format", "json", "--batch-window-s", "0.2", *(extra or [])]
+               "--log-format", "json", "--log-library-level", "INFO",
+               "--batch-window-s", "0.2", *(extra or [])]
         env = {k: v for k, v in os.environ.items() if not k.startswith("CROWDGUARD_")}
         self._log = open(self.log_path, "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log,  # noqa: S603

@@ -59,3 +59,32 @@ def test_a_child_process_gets_the_same_settings(monkeypatch):
         monkeypatch.setenv(key, value)
     child = _settings_from(build_parser().parse_args(["run", *argv]))
     assert child == s
+
+
+@pytest.mark.parametrize(("level", "library", "expected"), [
+    ("INFO", None, "WARNING"), ("DEBUG", None, "INFO"), ("ERROR", None, "ERROR"),
+    ("INFO", "INFO", "INFO"), ("DEBUG", "WARNING", "WARNING")])
+def test_library_log_level(level, library, expected):
+    import logging
+
+    from service.logs import setup_logging
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level, {n: logging.getLogger(n).level
+                                           for n in ("aiokafka", "kafka", "faust", "mode")}
+    try:
+        setup_logging(level, "json", library)
+        assert root.level == logging.getLevelName(level)
+        for name in ("aiokafka", "kafka", "faust", "mode"):
+            assert logging.getLogger(name).level == logging.getLevelName(expected)
+    finally:
+        root.handlers[:], root.level = saved[0], saved[1]
+        for name, lvl in saved[2].items():
+            logging.getLogger(name).setLevel(lvl)
+
+
+def test_library_log_level_from_env(monkeypatch):
+    monkeypatch.setenv("CROWDGUARD_LOG_LIBRARY_LEVEL", "INFO")
+    assert load_settings().log_library_level == "INFO"
+    with pytest.raises(ConfigError):
+        load_settings(log_library_level="LOUD")
