@@ -116,7 +116,14 @@ def test_sigkill_mid_stream_then_restart_loses_nothing(kafka_bootstrap, topics, 
         worker.wait_ready()
         by_id = _flags_by_id(read_sync(kafka_bootstrap, topics.flags, until=n, timeout=240))
         missing = {f"s-{i:05d}" for i in range(n)} - set(by_id)
-        assert not missing, f"{len(missing)} never flagged; restarted worker:\n{worker.log()}"
+        if missing:  # what the restarted worker says of itself, for the known bug above
+            status = worker.get("/metrics")[1].decode(errors="replace").splitlines()
+            status = [m for m in status if m.startswith(("crowdguard_consumer_lag",
+                                                         "crowdguard_submissions_scored",
+                                                         "crowdguard_batch_size_count"))]
+            (tmp_path / "restarted-worker-metrics.txt").write_text("\n".join(status))
+            pytest.fail(f"{len(missing)} never flagged; restarted worker's metrics: {status}; "
+                        f"log:\n{worker.log()}")
         _assert_duplicates_identical(by_id)
     finally:
         worker.close()
