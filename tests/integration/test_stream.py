@@ -97,6 +97,8 @@ def test_valid_submissions_flagged_and_invalid_dead_lettered(kafka_bootstrap, to
 # most of the backlog unflagged for 240 s. It passed in 4 of 4 runs on its own, in 3 of 3
 # probes that killed the first worker right after its first flag (before any commit),
 # and with the rest of this file at DEBUG. Kept running (not skipped) until it is fixed.
+# 2026-12-01, 3 more full-suite runs with library logs at INFO: 1 stalled, after faust's
+# "Worker ready" (rebalance and table recovery complete, all 4 partitions assigned).
 @pytest.mark.xfail(strict=False, reason="restarted worker sometimes stalls after SIGKILL "
                    "in full-suite runs (see the comment above)")
 def test_sigkill_mid_stream_then_restart_loses_nothing(kafka_bootstrap, topics, tmp_path):
