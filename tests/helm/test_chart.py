@@ -232,6 +232,14 @@ def test_env_from_configmap_is_valid_settings(helm: str, tmp_path: Path,
     assert s.max_task_series == 100
     assert s.max_worker_series == 500
     assert s.web_advertised_host == POD_IP
+    assert s.log_library_level is None  # empty value: the app's default
+
+
+def test_library_log_level_value(helm: str, tmp_path: Path,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    r = template(helm, tmp_path, {"config": {"logLibraryLevel": "INFO"}})
+    assert r.config()["CROWDGUARD_LOG_LIBRARY_LEVEL"] == "INFO"
+    assert _settings_from(r, monkeypatch).log_library_level == "INFO"
 
 
 POD_IP = "10.1.2.3"
@@ -421,6 +429,7 @@ def test_monitoring_values(helm: str, tmp_path: Path) -> None:
     ({"config": {"device": "tpu"}}, "device"),
     ({"notAValue": 1}, "notAValue"),
     ({"config": {"logFormat": "xml"}}, "logFormat"),
+    ({"config": {"logLibraryLevel": "LOUD"}}, "logLibraryLevel"),
     ({"config": {"batchSize": 0}}, "batchSize"),
     ({"config": {"batchSize": "many"}}, "batchSize"),
     ({"config": {"rateThreshold": 1.5}}, "rateThreshold"),
