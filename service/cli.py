@@ -47,6 +47,10 @@ def _settings_from(args: argparse.Namespace) -> Settings:
     return load_settings(**values)
 
 
+def _setup_logging(settings: Settings) -> None:
+    setup_logging(settings.log_level, settings.log_format, settings.log_library_level)
+
+
 def _load_detector(settings: Settings):
     from .detector import Detector
 
@@ -59,7 +63,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     from .scoring import score_file
 
     settings = _settings_from(args)
-    setup_logging(settings.log_level, settings.log_format, settings.log_library_level)
+    _setup_logging(settings)
     detector = _load_detector(settings)
     out = open(args.out, "wb") if args.out else sys.stdout.buffer  # noqa: SIM115
     counts: dict[str, int] = {}
@@ -82,7 +86,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .scoring import evaluate_files
 
     settings = _settings_from(args)
-    setup_logging(settings.log_level, settings.log_format, settings.log_library_level)
+    _setup_logging(settings)
     detector = _load_detector(settings)
     report = evaluate_files(detector, args.files, group_field=args.group_field)
     data = orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
@@ -130,7 +134,7 @@ def cmd_broker(args: argparse.Namespace) -> int:
     from .broker import LocalBroker
 
     settings = _settings_from(args)
-    setup_logging(settings.log_level, settings.log_format, settings.log_library_level)
+    _setup_logging(settings)
     broker = LocalBroker(settings.broker_home, port=settings.broker_port,
                          controller_port=settings.broker_controller_port,
                          partitions=settings.topic_partitions)
@@ -151,7 +155,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .worker import run_worker
 
     settings = _settings_from(args)
-    setup_logging(settings.log_level, settings.log_format, settings.log_library_level)
+    _setup_logging(settings)
     return run_worker(settings)
 
 
@@ -159,7 +163,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .worker import SAMPLE_STREAM, run_demo
 
     settings = _settings_from(args)
-    setup_logging(settings.log_level, settings.log_format, settings.log_library_level)
+    _setup_logging(settings)
     return run_demo(settings, sample=Path(args.sample) if args.sample else SAMPLE_STREAM,
                     fmt=args.format, exit_when_done=args.exit_when_done)
 
@@ -172,7 +176,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from .worker import ensure_bootstrap
 
     settings = _settings_from(args)
-    setup_logging(settings.log_level, settings.log_format, settings.log_library_level)
+    _setup_logging(settings)
     settings, _ = ensure_bootstrap(settings)
     res = asyncio.run(publish(args.file, args.format, bootstrap=str(settings.kafka_bootstrap),
                               topic=settings.topic_submissions, rate=args.rate,
