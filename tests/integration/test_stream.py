@@ -99,6 +99,8 @@ def test_valid_submissions_flagged_and_invalid_dead_lettered(kafka_bootstrap, to
 # and with the rest of this file at DEBUG. Kept running (not skipped) until it is fixed.
 # 2026-12-01, 3 more full-suite runs with library logs at INFO: 1 stalled, after faust's
 # "Worker ready" (rebalance and table recovery complete, all 4 partitions assigned).
+# In a CI run it then scored 97 in 4 published batches, received nothing more, and committed
+# nothing (lag 368 of 400 = all but the killed worker's 32 committed offsets).
 @pytest.mark.xfail(strict=False, reason="restarted worker sometimes stalls after SIGKILL "
                    "in full-suite runs (see the comment above)")
 def test_sigkill_mid_stream_then_restart_loses_nothing(kafka_bootstrap, topics, tmp_path):
