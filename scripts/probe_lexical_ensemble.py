@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from service.detector import Detector  # noqa: E402
 from service.records import LABELS, read_records  # noqa: E402
+from service.settings import cpu_count  # noqa: E402
 from service.training.data import load_dataset, split_validation  # noqa: E402
 
 ANALYZERS = [("char_wb", (2, 5)), ("word", (1, 2)), ("char_wb", (1, 4))]
@@ -47,10 +48,15 @@ def main() -> int:
     tr = meta["training"]
     ds = load_dataset(args.data, group_field=tr.get("group_field"))
     train, val = split_validation(ds.examples, tr["val_fraction"], tr["seed"])
-    rows = [r.fields for r in read_records(args.test)]
-    texts = [str(r["text"]) for r in rows]
-    y = np.array([LABELS[str(r.get("label", r.get("labels"))).lower()] for r in rows])
-    det = Detector.load(args.model, device="cpu", calibrated=False, threads=2)
+    texts, labels = [], []
+    for rec in read_records(args.test):
+        label = str(rec.fields.get("label", rec.fields.get("labels", ""))).lower()
+        if rec.error or not rec.fields.get("text") or label not in LABELS:
+            raise SystemExit(f"{rec.source}:{rec.line}: {rec.error or 'needs text and a label'}")
+        texts.append(str(rec.fields["text"]))
+        labels.append(LABELS[label])
+    y = np.array(labels)
+    det = Detector.load(args.model, device="cpu", calibrated=False, threads=cpu_count())
     z_val, z = det.margins([e.text for e in val]), det.margins(texts)
     y_val = np.array([e.label for e in val])
 
