@@ -226,7 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="hold out whole groups for validation (e.g. HITId: unseen tasks)")
     p.add_argument("--target-fpr", type=float, default=0.01,
                    help="false-positive rate the llm threshold is chosen for")
-    p.add_argument("--version", default="0.1.0", help="version written into the metadata")
+    p.add_argument("--version", default=None,
+                   help="version written into the metadata, as flags and metrics report it "
+                        "(default: dev-<UTC time>, so an unnamed model is never taken for a "
+                        "release)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("refinish", help="redo a trained model's steps after export (int8, "

