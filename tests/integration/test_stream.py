@@ -92,17 +92,8 @@ def test_valid_submissions_flagged_and_invalid_dead_lettered(kafka_bootstrap, to
         worker.close()
 
 
-# Known bug, cause not found: on 2026-12-01, on the current (faster, VNNI) machine, this
-# test failed in 2 of 5 runs of the whole suite: the restarted worker became ready but left
-# most of the backlog unflagged for 240 s. It passed in 4 of 4 runs on its own, in 3 of 3
-# probes that killed the first worker right after its first flag (before any commit),
-# and with the rest of this file at DEBUG. Kept running (not skipped) until it is fixed.
-# 2026-12-01, 3 more full-suite runs with library logs at INFO: 1 stalled, after faust's
-# "Worker ready" (rebalance and table recovery complete, all 4 partitions assigned).
-# In a CI run it then scored 97 in 4 published batches, received nothing more, and committed
-# nothing (lag 368 of 400 = all but the killed worker's 32 committed offsets).
-@pytest.mark.xfail(strict=False, reason="restarted worker sometimes stalls after SIGKILL "
-                   "in full-suite runs (see the comment above)")
+# Guards service/faust_fixes.py: without it, the restarted worker could empty its agents'
+# queues right after its fetcher had filled them, and stall (README, Results > Stream).
 def test_sigkill_mid_stream_then_restart_loses_nothing(kafka_bootstrap, topics, tmp_path):
     n = 400
     produce_sync(kafka_bootstrap, topics.submissions,
@@ -120,7 +111,7 @@ def test_sigkill_mid_stream_then_restart_loses_nothing(kafka_bootstrap, topics, 
         worker.wait_ready()
         by_id = _flags_by_id(read_sync(kafka_bootstrap, topics.flags, until=n, timeout=240))
         missing = {f"s-{i:05d}" for i in range(n)} - set(by_id)
-        if missing:  # what the restarted worker says of itself, for the known bug above
+        if missing:  # what the restarted worker says of itself
             status = worker.get("/metrics")[1].decode(errors="replace").splitlines()
             status = [m for m in status if m.startswith(("crowdguard_consumer_lag",
                                                          "crowdguard_submissions_scored",
