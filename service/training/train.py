@@ -183,8 +183,8 @@ def train_model(data: list[Path], out: Path, *, base: str = "all-MiniLM-L6-v2", 
 
     ``out`` receives ``model.int8.onnx``, ``model.onnx``, ``tokenizer.json``,
     ``familiarity.npz``, ``crowdguard-model.json`` and ``MODEL_CARD.md``. Without a
-    ``version`` the model is labelled ``dev-<UTC time>``, never taken for a release. With ``group_field``
-    (e.g. ``HITId``) whole groups are held out for validation.
+    ``version`` the model is labelled ``dev-<UTC time>``, never taken for a release.
+    With ``group_field`` (e.g. ``HITId``) whole groups are held out for validation.
     Raises :class:`InputError` for bad training data and :class:`TrainingError`
     for everything else that goes wrong.
     """
