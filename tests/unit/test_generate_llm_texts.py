@@ -1,0 +1,67 @@
+"""scripts/generate_llm_texts.py: which human texts seed the prompts, and how.
+
+The generation itself needs the GGUF wheels and minutes of CPU; it is run by hand
+(README, Results > Detector). These tests cover the part that decides what the
+generators are asked to write.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("generate_llm_texts",
+                                                  ROOT / "scripts" / "generate_llm_texts.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    return mod
+
+
+def _write(path: Path, rows: list[dict]) -> Path:
+    path.write_bytes(b"\n".join(orjson.dumps(r) for r in rows))
+    return path
+
+
+def test_only_human_texts_of_known_kinds_seed_prompts(tmp_path: Path) -> None:
+    mod = _script()
+    detectrl = _write(tmp_path / "d.jsonl", [
+        {"text": "A human story.nnIt goes on.", "label": "human", "data_type": "story"},
+        {"text": "An LLM story.", "label": "llm", "data_type": "direct_prompt"},
+        {"text": "A human poem.", "label": "human", "data_type": "poem"},
+        {"text": "   ", "label": "human", "data_type": "story", "extra": 1},
+    ])
+    gpturk = _write(tmp_path / "g.jsonl", [
+        {"text": "A crowd summary.", "labels": "real", "HITId": "h1"},
+        {"text": "A ChatGPT summary.", "labels": "synthetic", "HITId": "h1"},
+    ])
+    by_kind = mod._human_texts([str(detectrl), str(gpturk)])
+    # LLM texts never seed a prompt; unknown kinds and empty texts are skipped; the nn artifact is cleaned;
+    # records without a data_type are GPTurk-style summaries
+    assert dict(by_kind) == {"story": ["A human story. It goes on."],
+                             "summary": ["A crowd summary."]}
+
+
+def test_prompts_cap_each_kind_and_depend_only_on_the_seed() -> None:
+    mod = _script()
+    words = " ".join(f"w{i}" for i in range(300))
+    by_kind = {"story": [f"story {i} {words}" for i in range(10)],
+               "content": [f"review {i} {words}" for i in range(3)]}
+    chat = mod._prompts(by_kind, 4, True, random.Random(7))
+    assert [k for k, _, _ in chat].count("story") == 4
+    assert [k for k, _, _ in chat].count("content") == 3
+    assert chat == mod._prompts(by_kind, 4, True, random.Random(7))
+    for kind, how, prompt in chat:
+        assert how in {"write", "rewrite", "polish"}
+        assert mod.KINDS[kind] in prompt
+        # a rewritten text is cut to its first 180 words, an opening to 20
+        assert len(prompt.split()) < 200
+    base = mod._prompts(by_kind, 2, False, random.Random(7))
+    assert {how for _, how, _ in base} == {"continue"}
+    assert all(len(p.split()) == 30 for _, _, p in base)
