@@ -102,7 +102,8 @@ def _prompts(by_kind: dict[str, list[str]], per_kind: int,
         for text in texts[:per_kind]:
             how = rng.choice(["write", "rewrite", "polish"])
             if how == "write":
-                prompt = f'Write a {desc} of about 200 words that begins with: "{_opening(text, 20)}"'
+                prompt = (f"Write a {desc} of about 200 words that begins with: "
+                          f'"{_opening(text, 20)}"')
             elif how == "rewrite":
                 prompt = f"Rewrite the following {desc} in your own words:\n\n{_opening(text, 180)}"
             else:
@@ -115,7 +116,8 @@ def _prompts(by_kind: dict[str, list[str]], per_kind: int,
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--generator", choices=sorted(GENERATORS), required=True)
-    ap.add_argument("--data", nargs="+", required=True, help="labelled files whose human texts seed the prompts")
+    ap.add_argument("--data", nargs="+", required=True,
+                    help="labelled files whose human texts seed the prompts")
     ap.add_argument("--out", required=True, help="JSONL to write")
     ap.add_argument("--per-kind", type=int, default=100, help="human texts used per kind")
     ap.add_argument("--seed", type=int, default=13)
