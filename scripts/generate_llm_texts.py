@@ -38,7 +38,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from service.errors import InputError  # noqa: E402
 from service.records import parse_label, read_records  # noqa: E402
+from service.training.data import LABEL_FIELDS  # noqa: E402
 from service.text import clean_artifacts, normalize, word_count  # noqa: E402
 
 KINDS = {
@@ -56,7 +58,8 @@ def _package_dir(module: str) -> Path:
     in llama-cpp, which this script does not need)."""
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
-        raise SystemExit(f"package {module!r} is not installed; see this script's docstring")
+        raise SystemExit(f"error: package {module!r} is not installed; see this script's "
+                         "docstring")
     return Path(next(iter(spec.submodule_search_locations)))
 
 
@@ -71,19 +74,29 @@ GENERATORS = {
 
 
 def _human_texts(paths: list[str]) -> dict[str, list[str]]:
+    """Cleaned human texts of known kinds, by kind; LLM texts and other kinds are not used.
+
+    Raises :class:`InputError` (naming file and line) for a record that cannot be
+    read or has no label, as training does.
+    """
     by_kind: dict[str, list[str]] = defaultdict(list)
     for path in paths:
         for rec in read_records(path):
             if rec.error is not None:
-                continue
+                raise InputError(rec.error, source=rec.source, line=rec.line,
+                                 reason="bad_record")
             f = rec.fields
-            label = f.get("label", f.get("labels"))
-            if label is None or parse_label(label, source=rec.source, line=rec.line) != 0:
+            key = next((k for k in LABEL_FIELDS if k in f), None)
+            if key is None:
+                raise InputError("record has no 'label' (or 'labels') field", source=rec.source,
+                                 line=rec.line, reason="missing_label")
+            if parse_label(f[key], source=rec.source, line=rec.line) != 0:
                 continue
             kind = str(f.get("data_type") or "summary")
             text = f.get("text")
-            if kind in KINDS and isinstance(text, str) and normalize(text):
-                by_kind[kind].append(normalize(clean_artifacts(text)))
+            cleaned = normalize(clean_artifacts(text)) if isinstance(text, str) else ""
+            if kind in KINDS and cleaned:
+                by_kind[kind].append(cleaned)
     return by_kind
 
 
@@ -125,17 +138,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=16)
     args = ap.parse_args(argv)
 
+    # cheap checks first: the data, then the generator's file, then the heavy imports
+    try:
+        prompts = _prompts(_human_texts(args.data), args.per_kind, random.Random(args.seed))
+    except InputError as exc:
+        raise SystemExit(f"error: {exc}") from exc
+    if not prompts:
+        raise SystemExit("error: no human texts of a known kind in --data")
+    name, locate = GENERATORS[args.generator]
+    gguf = locate()
+
     import torch
     from tqdm import tqdm
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    name, locate = GENERATORS[args.generator]
-    gguf = locate()
-    rng = random.Random(args.seed)
     torch.manual_seed(args.seed)
-    prompts = _prompts(_human_texts(args.data), args.per_kind, rng)
-    if not prompts:
-        raise SystemExit("no human texts of a known kind in --data")
 
     tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     tok.padding_side = "left"

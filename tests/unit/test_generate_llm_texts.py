@@ -12,6 +12,9 @@ import random
 from pathlib import Path
 
 import orjson
+import pytest
+
+from service.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,10 +45,27 @@ def test_only_human_texts_of_known_kinds_seed_prompts(tmp_path: Path) -> None:
         {"text": "A ChatGPT summary.", "labels": "synthetic", "HITId": "h1"},
     ])
     by_kind = mod._human_texts([str(detectrl), str(gpturk)])
-    # LLM texts never seed a prompt; unknown kinds and empty texts are skipped; the nn artifact is cleaned;
-    # records without a data_type are GPTurk-style summaries
+    # LLM texts never seed a prompt; unknown kinds and empty texts are skipped; the nn
+    # artifact is cleaned; records without a data_type are GPTurk-style summaries
     assert dict(by_kind) == {"story": ["A human story. It goes on."],
                              "summary": ["A crowd summary."]}
+
+
+def test_a_bad_record_is_an_error_naming_file_and_line(tmp_path: Path) -> None:
+    mod = _script()
+    unlabelled = _write(tmp_path / "u.jsonl", [
+        {"text": "Fine.", "label": "human", "data_type": "story"},
+        {"text": "No label here.", "data_type": "story"},
+    ])
+    with pytest.raises(InputError, match=r"u\.jsonl:2: .*no 'label'"):
+        mod._human_texts([str(unlabelled)])
+    broken = tmp_path / "b.jsonl"
+    broken.write_bytes(b'{"text": "Fine.", "label": "human"}\n{not json\n')
+    with pytest.raises(InputError, match=r"b\.jsonl:2: "):
+        mod._human_texts([str(broken)])
+    odd = _write(tmp_path / "o.jsonl", [{"text": "Odd.", "label": "robot"}])
+    with pytest.raises(InputError, match=r"o\.jsonl:1: "):
+        mod._human_texts([str(odd)])
 
 
 def test_prompts_cap_each_kind_and_depend_only_on_the_seed() -> None:
