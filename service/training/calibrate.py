@@ -61,9 +61,9 @@ def _margins(model_dir: Path, texts: Sequence[str], precision: str) -> np.ndarra
             from exc
 
 
-#: How much validation AUROC int8 may lose against fp32 before training serves fp32 instead,
-#: checked when each class has at least MIN_PER_CLASS validation texts (below that one
-#: swapped pair moves the AUROC by more than the tolerance).
+#: How much validation AUROC int8 may lose against fp32 before training serves fp32 instead.
+#: Both checks below need MIN_PER_CLASS validation texts per class: with fewer, one swapped
+#: pair moves the AUROC, and one changed verdict the share, past the tolerance.
 MAX_INT8_AUROC_LOSS = 0.05
 MIN_PER_CLASS = 10
 #: The largest share of validation verdicts int8 may change against fp32 (both read with
@@ -80,12 +80,13 @@ def quantization_damage(y: np.ndarray, z_int8: np.ndarray, z_fp32: np.ndarray, *
 
     Unfit: it ranks validation texts clearly worse than fp32, or it changes more
     than :data:`MAX_INT8_VERDICT_CHANGE` of their verdicts (``verdict_change``).
+    Judged only with at least :data:`MIN_PER_CLASS` validation texts per class.
     """
+    if min(int(y.sum()), int(y.size - y.sum())) < MIN_PER_CLASS:
+        log.info("too few validation texts per class to compare int8 with fp32")
+        return None
     if verdict_change > MAX_INT8_VERDICT_CHANGE:
         return f"int8 changes {100 * verdict_change:.0f}% of the validation verdicts of fp32"
-    if min(int(y.sum()), int(y.size - y.sum())) < MIN_PER_CLASS:
-        log.info("too few validation texts per class to compare int8 with fp32 ranking")
-        return None
     a8, a32 = auroc(y, z_int8), auroc(y, z_fp32)
     if a8 is not None and a32 is not None and a8 < a32 - MAX_INT8_AUROC_LOSS:
         return f"validation AUROC {a32:.3f} in fp32 but {a8:.3f} in int8"
