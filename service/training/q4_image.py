@@ -33,7 +33,7 @@ import numpy as np
 
 from ..errors import TrainingError
 
-__all__ = ["convert_q4_image", "read_q4_image"]
+__all__ = ["convert_q4_image", "dequantize_q4_0", "read_q4_image"]
 
 MAGIC = b"E5S1"
 F32, Q4_0 = 0, 1
@@ -87,7 +87,7 @@ def read_q4_image(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     r.skip(16)  # bos, eos, pad, unk ids
     blob = r.take("<Q")
     r.skip((pieces + 1) * 4 + pieces * 4 + blob)  # piece offsets, scores, bytes
-    r.take("<i")
+    r.take("<i")  # normalization entries
     r.skip(r.take("<I"))  # normalization map
     directory: dict[str, tuple[int, int, int, int]] = {}
     for _ in range(r.take("<i")):
