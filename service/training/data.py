@@ -20,7 +20,7 @@ from ..errors import InputError
 from ..records import parse_label, read_records
 from ..text import clean_artifacts, normalize
 
-__all__ = ["Example", "FileInfo", "Dataset", "load_dataset", "split_validation"]
+__all__ = ["Example", "FileInfo", "Dataset", "load_dataset", "record_label", "split_validation"]
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,19 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def record_label(fields: dict[str, object], source: str, line: int) -> int:
+    """The record's label (0 human, 1 LLM) from the first of :data:`LABEL_FIELDS` present.
+
+    Raises :class:`InputError` naming ``source`` and ``line`` when none is
+    present or the value is not a known label.
+    """
+    key = next((k for k in LABEL_FIELDS if k in fields), None)
+    if key is None:
+        raise InputError("record has no 'label' (or 'labels') field", source=source,
+                         line=line, reason="missing_label")
+    return parse_label(fields[key], source=source, line=line)
+
+
 def _example(fields: dict[str, object], source: str, line: int,
              group_field: str | None) -> Example:
     raw = fields.get("text")
@@ -89,11 +102,7 @@ def _example(fields: dict[str, object], source: str, line: int,
     if not text:
         raise InputError("text is empty; remove the record or fill it in", source=source,
                          line=line, reason="empty_text")
-    key = next((k for k in LABEL_FIELDS if k in fields), None)
-    if key is None:
-        raise InputError("record has no 'label' (or 'labels') field", source=source,
-                         line=line, reason="missing_label")
-    label = parse_label(fields[key], source=source, line=line)
+    label = record_label(fields, source, line)
     group: str | None = None
     if group_field is not None:
         value = fields.get(group_field)
