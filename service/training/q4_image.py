@@ -157,17 +157,27 @@ def dequantize_q4_0(raw: bytes, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def convert_q4_image(image: Path, tokenizer_json: Path, target: Path,
-                     tokenizer_config: dict[str, Any]) -> Path:
-    """Write a float32 Hugging Face folder for ``image`` into ``target`` (which must not exist)."""
+                     tokenizer_config: dict[str, Any], pieces: Path | None = None) -> Path:
+    """Write a float32 Hugging Face folder for ``image`` into ``target`` (which must not exist);
+    with ``pieces``, only the vocabulary that piece list keeps (:mod:`.vocab_prune`)."""
     try:
         from safetensors.numpy import save_file
     except ImportError as exc:
         raise TrainingError("converting a 4-bit base needs the train extra: "
                             "pip install 'crowdguard[train]'") from exc
     config, weights = read_q4_image(image)
+    tokenizer_bytes = Path(tokenizer_json).read_bytes()
+    if pieces is not None:
+        from .vocab_prune import load_piece_list, prune_tokenizer, prune_weights
+
+        keep = load_piece_list(pieces, tokenizer_bytes)
+        tokenizer = json.loads(tokenizer_bytes)
+        prune_weights(weights, config, tokenizer, keep)
+        tokenizer_bytes = json.dumps(prune_tokenizer(tokenizer, keep),
+                                     ensure_ascii=False).encode("utf-8")
     target.mkdir(parents=True)
     save_file(weights, str(target / "model.safetensors"), metadata={"format": "pt"})
     (target / "config.json").write_text(json.dumps(config, indent=1))
-    (target / "tokenizer.json").write_bytes(Path(tokenizer_json).read_bytes())
+    (target / "tokenizer.json").write_bytes(tokenizer_bytes)
     (target / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=1))
     return target

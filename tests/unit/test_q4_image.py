@@ -145,3 +145,39 @@ def test_q4_base_converts_once_and_loads_in_transformers(tmp_path: Path,
     with torch.no_grad():
         out = model(input_ids=torch.tensor([[0, 4, 5, 2]])).last_hidden_state
     assert out.shape == (1, 4, H) and torch.isfinite(out).all()
+
+
+def test_english_base_keeps_only_its_piece_list(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("safetensors")
+    import hashlib
+    import json
+
+    from safetensors.numpy import load_file
+
+    expected = _write_image(tmp_path / "m.bin")
+    _write_tokenizer(tmp_path / "tokenizer.json")
+    raw = (tmp_path / "tokenizer.json").read_bytes()
+    pieces = tmp_path / "pieces"
+    pieces.mkdir()
+    (pieces / "e5-small-en.json").write_text(json.dumps(
+        {"tokenizer_sha256": hashlib.sha256(raw).hexdigest(), "ids": [5]}))
+
+    def files(name: str, members: object) -> list[tuple[Path, str]]:
+        return [(tmp_path / "m.bin", "fake-image==1.0"),
+                (tmp_path / "tokenizer.json", "fake-tok==2.0")]
+
+    monkeypatch.setattr(bases, "_distribution_files", files)
+    monkeypatch.setattr(bases, "CACHE_DIR", tmp_path / "cache")
+    monkeypatch.setattr(bases, "PIECES_DIR", pieces)
+    resolved = bases.BASES["e5-small-en"].resolve("e5-small-en")
+    assert resolved.path.name.startswith("e5-small-en-1.0-2.0-")  # the list's digest follows
+    assert resolved.package == f"fake-image==1.0,fake-tok==2.0,pieces:e5-small-en.json@" \
+        f"{resolved.path.name.rsplit('-', 1)[1]}"
+    config = json.loads((resolved.path / "config.json").read_text())
+    assert config["vocab_size"] == 2  # <unk> (the unknown piece is always kept) and world
+    words = load_file(str(resolved.path / "model.safetensors"))[
+        "embeddings.word_embeddings.weight"]
+    np.testing.assert_array_equal(words, expected["embeddings.word_embeddings.weight"][[3, 5]])
+    vocab = json.loads((resolved.path / "tokenizer.json").read_text())["model"]["vocab"]
+    assert [p for p, _ in vocab] == ["<unk>", "\u2581world"]
