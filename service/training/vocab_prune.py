@@ -78,8 +78,9 @@ def prune_tokenizer(tokenizer: dict[str, Any], keep: Sequence[int]) -> dict[str,
     for token in out.get("added_tokens", []):
         token["id"] = new_id[token["id"]]
     post = out.get("post_processor") or {}
-    for special in (post.get("special_tokens") or {}).values():
-        special["ids"] = [new_id[i] for i in special["ids"]]
+    for processor in post.get("processors") or [post]:  # a Sequence, or one processor
+        for special in (processor.get("special_tokens") or {}).values():
+            special["ids"] = [new_id[i] for i in special["ids"]]
     padding = out.get("padding") or {}
     if "pad_id" in padding:
         padding["pad_id"] = new_id[padding["pad_id"]]

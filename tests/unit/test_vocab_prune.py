@@ -101,3 +101,14 @@ def test_shipped_piece_list_is_well_formed() -> None:
     assert ids[:4] == [0, 1, 2, 3] and 250_001 in ids  # <s> <pad> </s> <unk>, <mask>
     assert len(spec["tokenizer_sha256"]) == 64
     assert bases.BASES["e5-small-en"].pieces == "e5-small-en.json"
+
+
+def test_special_token_ids_are_renumbered_inside_a_processor_sequence() -> None:
+    spec = _tokenizer_json()
+    template = spec["post_processor"]
+    spec["post_processor"] = {"type": "Sequence", "processors": [
+        {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": False,
+         "use_regex": True}, template]}
+    spec["post_processor"]["processors"][1]["special_tokens"]["</s>"]["ids"] = [18]  # <mask>
+    pruned = prune_tokenizer(spec, [4])
+    assert pruned["post_processor"]["processors"][1]["special_tokens"]["</s>"]["ids"] == [5]
