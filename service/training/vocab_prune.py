@@ -92,7 +92,9 @@ def prune_weights(weights: dict[str, np.ndarray], config: dict[str, Any],
     """Keep the word-embedding rows of ``keep`` (and the special tokens), in place, and set
     ``config["vocab_size"]``; ids are renumbered as :func:`prune_tokenizer` does."""
     kept = _kept(tokenizer, keep)
-    matrix = weights[WORD_EMBEDDINGS]
+    matrix = weights.get(WORD_EMBEDDINGS)
+    if matrix is None:
+        raise TrainingError(f"no {WORD_EMBEDDINGS} among the weights to prune")
     if matrix.shape[0] < len(tokenizer["model"]["vocab"]):  # more rows (padding) are fine
         raise TrainingError(f"the word embeddings have {matrix.shape[0]} rows, fewer than "
                             f"the tokenizer's {len(tokenizer['model']['vocab'])} pieces")

@@ -89,6 +89,8 @@ def test_bad_piece_lists_and_tokenizers_are_refused(tmp_path: Path) -> None:
         load_piece_list(tmp_path / "bad.json", raw)
     with pytest.raises(TrainingError, match="outside the vocabulary"):
         prune_tokenizer(spec, [len(PIECES)])
+    with pytest.raises(TrainingError, match="no embeddings.word_embeddings.weight"):
+        prune_weights({"other": np.ones(2)}, {}, spec, [4])
     wordpiece = {"model": {"type": "WordPiece", "vocab": {}}}
     with pytest.raises(TrainingError, match="needs a Unigram tokenizer"):
         prune_tokenizer(wordpiece, [0])
