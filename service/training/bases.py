@@ -124,7 +124,12 @@ class Q4ImageModel:
         pieces = None
         if self.pieces is not None:
             pieces = PIECES_DIR / self.pieces
-            digest = hashlib.sha256(pieces.read_bytes()).hexdigest()[:12]
+            try:
+                digest = hashlib.sha256(pieces.read_bytes()).hexdigest()[:12]
+            except OSError as exc:
+                raise TrainingError(f"base model {name!r} needs its piece list {pieces}, "
+                                    f"which crowdguard ships; reinstall crowdguard ({exc})") \
+                    from exc
             target = target.with_name(f"{target.name}-{digest}")
             packages += f",pieces:{self.pieces}@{digest}"
         if _model_folder(target) is None:

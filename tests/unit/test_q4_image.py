@@ -181,3 +181,7 @@ def test_english_base_keeps_only_its_piece_list(tmp_path: Path,
     np.testing.assert_array_equal(words, expected["embeddings.word_embeddings.weight"][[3, 5]])
     vocab = json.loads((resolved.path / "tokenizer.json").read_text())["model"]["vocab"]
     assert [p for p, _ in vocab] == ["<unk>", "\u2581world"]
+
+    monkeypatch.setattr(bases, "PIECES_DIR", tmp_path / "nowhere")
+    with pytest.raises(TrainingError, match="needs its piece list .*reinstall crowdguard"):
+        bases.BASES["e5-small-en"].resolve("e5-small-en")
