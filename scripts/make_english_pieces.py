@@ -38,7 +38,11 @@ FAR_SCRIPTS = ("CJK", "HANGUL", "HIRAGANA", "KATAKANA")
 
 
 def english_forms() -> list[tuple[str, float]]:
-    import wordfreq
+    try:
+        import wordfreq
+    except ImportError as exc:
+        raise SystemExit("this script needs the English word list: "
+                         "pip install wordfreq==3.1.1") from exc
 
     forms = []
     for n in range(2101):
