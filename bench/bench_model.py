@@ -2,9 +2,12 @@
 
 * onnxruntime int8 (the shipped CPU model) and fp32 (the GPU-path file), through
   crowdguard's own inference path (``Detector.score``);
-* torch fp32 of the same architecture (all-MiniLM-L6-v2 + classification head);
+* torch fp32 of the same architecture (the model's base encoder, named in its
+  metadata, + classification head);
 * torch fp32 of a bert-base-sized encoder (the study's e5-base size; random
   weights: throughput does not depend on the values).
+
+All rows read the texts with the model's own ``tokenizer.json``.
 
 Usage: python bench/bench_model.py [--model DIR] [--data FILE] [--n 512] [--batch 32]
        [--threads N] [--out bench/results/model.json]
@@ -51,7 +54,7 @@ def onnx_rate(model: Path, precision: str, texts, batch, threads) -> float:
     return time_it(det.score, texts, batch)
 
 
-def torch_rate(config_or_dir, texts, batch, threads, max_length) -> float:
+def torch_rate(config_or_dir, tokenizer: Path, texts, batch, threads, max_length) -> float:
     import torch
     from tokenizers import Tokenizer
     from transformers import AutoModelForSequenceClassification, BertConfig
@@ -62,7 +65,7 @@ def torch_rate(config_or_dir, texts, batch, threads, max_length) -> float:
     else:
         model = AutoModelForSequenceClassification.from_pretrained(config_or_dir, num_labels=2)
     model.eval()
-    tok = Tokenizer.from_file(str(Path(DEFAULT_MODEL_DIR) / "tokenizer.json"))
+    tok = Tokenizer.from_file(str(tokenizer))
     tok.enable_truncation(max_length=max_length)
     tok.enable_padding()
 
@@ -87,7 +90,9 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "model.json")
     args = ap.parse_args()
     texts = load_texts(args.data, args.n)
-    max_length = Detector.load(args.model).info.max_length
+    info = Detector.load(args.model).info
+    max_length = info.max_length
+    tokenizer = info.file("tokenizer")
     res: dict[str, float] = {}
     res["onnx_int8"] = onnx_rate(args.model, "int8", texts, args.batch, args.threads)
     print(f"onnxruntime int8: {res['onnx_int8']:.1f} docs/s", file=sys.stderr)
@@ -95,22 +100,26 @@ def main() -> int:
         res["onnx_fp32"] = onnx_rate(args.model, "fp32", texts, args.batch, args.threads)
         print(f"onnxruntime fp32: {res['onnx_fp32']:.1f} docs/s", file=sys.stderr)
     if not args.skip_torch:
+        from tokenizers import Tokenizer
         from transformers import BertConfig
 
         from service.training.train import resolve_base
 
-        res["torch_fp32_minilm"] = torch_rate(str(resolve_base("all-MiniLM-L6-v2").path), texts,
-                                              args.batch, args.threads, max_length)
-        print(f"torch fp32 MiniLM-L6: {res['torch_fp32_minilm']:.1f} docs/s", file=sys.stderr)
-        bert_base = BertConfig(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
-                               intermediate_size=3072, num_labels=2)
-        res["torch_fp32_bert_base"] = torch_rate(bert_base, texts[: max(args.batch * 4, 64)],
+        base = info.raw.get("base", {}).get("name", "all-MiniLM-L6-v2")
+        res["torch_fp32_base"] = torch_rate(str(resolve_base(base).path), tokenizer, texts,
+                                            args.batch, args.threads, max_length)
+        print(f"torch fp32 {base}: {res['torch_fp32_base']:.1f} docs/s", file=sys.stderr)
+        vocab = Tokenizer.from_file(str(tokenizer)).get_vocab_size()
+        bert_base = BertConfig(vocab_size=vocab, hidden_size=768, num_hidden_layers=12,
+                               num_attention_heads=12, intermediate_size=3072, num_labels=2)
+        res["torch_fp32_bert_base"] = torch_rate(bert_base, tokenizer,
+                                                 texts[: max(args.batch * 4, 64)],
                                                  args.batch, args.threads, max_length)
         print(f"torch fp32 bert-base-sized: {res['torch_fp32_bert_base']:.1f} docs/s",
               file=sys.stderr)
     report = {"docs_per_s": {k: round(v, 1) for k, v in res.items()}, "batch": args.batch,
               "threads": args.threads, "n_texts": len(texts), "max_length": max_length,
-              "data": args.data.name, "model": str(args.model.relative_to(ROOT))
+              "base": info.raw.get("base", {}).get("name"), "data": args.data.name, "model": str(args.model.relative_to(ROOT))
               if args.model.is_relative_to(ROOT) else str(args.model),
               "cpu": platform.processor() or platform.machine(), "python": platform.python_version()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
