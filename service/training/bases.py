@@ -36,7 +36,7 @@ from typing import Any
 
 from ..errors import TrainingError
 
-__all__ = ["BASES", "PackagedModel", "Q4ImageModel", "ResolvedBase", "SplitZipModel",
+__all__ = ["BASES", "DEFAULT_BASE", "PackagedModel", "Q4ImageModel", "ResolvedBase", "SplitZipModel",
            "resolve_base"]
 
 log = logging.getLogger(__name__)
@@ -222,6 +222,9 @@ BASES: dict[str, PackagedModel | SplitZipModel | Q4ImageModel] = {
     "multilingual-e5-small": _E5_SMALL,
     "e5-small-en": dataclasses.replace(_E5_SMALL, pieces="e5-small-en.json"),
 }
+
+#: The base ``crowdguard train`` fine-tunes when none is named: the default model's.
+DEFAULT_BASE = "all-MiniLM-L6-v2"
 
 
 def resolve_base(base: str) -> ResolvedBase:

@@ -27,7 +27,7 @@ import orjson
 from ..detector.familiarity import FAMILIARITY_FILE
 from ..errors import InputError, TrainingError
 from ..settings import cpu_count
-from .bases import resolve_base
+from .bases import DEFAULT_BASE, resolve_base
 from .calibrate import calibrate
 from .data import Example, load_dataset, split_validation
 from .export import (FP32_FILE, INT8_FILE, METADATA_FILE, TOKENIZER_FILE, expose_features,
@@ -174,7 +174,7 @@ def _check_args(epochs: int, batch_size: int, lr: float, max_length: int,
         raise TrainingError("; ".join(problems))
 
 
-def train_model(data: list[Path], out: Path, *, base: str = "all-MiniLM-L6-v2", epochs: int = 4,
+def train_model(data: list[Path], out: Path, *, base: str = DEFAULT_BASE, epochs: int = 4,
                 seed: int = 13, max_length: int = 256, batch_size: int = 16, lr: float = 6e-5,
                 val_fraction: float = 0.15, target_fpr: float = 0.01,
                 name: str = "crowdguard-detector", version: str | None = None,
