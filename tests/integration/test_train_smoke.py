@@ -71,8 +71,8 @@ def test_train_export_calibrate_and_load(tiny_data: Path, tmp_path: Path,
     cwd.mkdir()
     monkeypatch.chdir(cwd)
     out = tmp_path / "model"
-    meta = train_model([tiny_data], out, epochs=1, batch_size=8, max_length=64,
-                       val_fraction=0.25, seed=7, progress=False)
+    meta = train_model([tiny_data], out, base="all-MiniLM-L6-v2", epochs=1, batch_size=8,
+                       max_length=64, val_fraction=0.25, seed=7, progress=False)
 
     assert list(cwd.iterdir()) == []  # no scratch files left where the user ran it
 
@@ -133,8 +133,8 @@ def test_refinish_redoes_the_steps_after_export_on_the_same_split(
     from service.training import refinish_model, train_model
 
     out = tmp_path / "model"
-    first = train_model([tiny_data], out, epochs=1, batch_size=8, max_length=64,
-                        val_fraction=0.25, seed=7, progress=False)
+    first = train_model([tiny_data], out, base="all-MiniLM-L6-v2", epochs=1, batch_size=8,
+                        max_length=64, val_fraction=0.25, seed=7, progress=False)
     meta = orjson.loads((out / "crowdguard-model.json").read_bytes())
     meta["evaluations"] = [{"set": "old", "metrics": {}}]
     (out / "crowdguard-model.json").write_bytes(orjson.dumps(meta))
