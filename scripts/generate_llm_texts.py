@@ -143,6 +143,10 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("error: no human texts of a known kind in --data")
     name, locate = GENERATORS[args.generator]
     gguf = locate()
+    try:  # before the model loads, so a bad --out fails in a second, not after it
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SystemExit(f"error: cannot create the folder of --out {args.out}: {exc}") from exc
 
     import torch
     from tqdm import tqdm
