@@ -93,6 +93,7 @@ def main() -> int:
     info = Detector.load(args.model).info
     max_length = info.max_length
     tokenizer = info.file("tokenizer")
+    base = info.raw.get("base", {}).get("name", "all-MiniLM-L6-v2")  # models before 0.3.0
     res: dict[str, float] = {}
     res["onnx_int8"] = onnx_rate(args.model, "int8", texts, args.batch, args.threads)
     print(f"onnxruntime int8: {res['onnx_int8']:.1f} docs/s", file=sys.stderr)
@@ -105,7 +106,6 @@ def main() -> int:
 
         from service.training.train import resolve_base
 
-        base = info.raw.get("base", {}).get("name", "all-MiniLM-L6-v2")
         res["torch_fp32_base"] = torch_rate(str(resolve_base(base).path), tokenizer, texts,
                                             args.batch, args.threads, max_length)
         print(f"torch fp32 {base}: {res['torch_fp32_base']:.1f} docs/s", file=sys.stderr)
@@ -119,7 +119,7 @@ def main() -> int:
               file=sys.stderr)
     report = {"docs_per_s": {k: round(v, 1) for k, v in res.items()}, "batch": args.batch,
               "threads": args.threads, "n_texts": len(texts), "max_length": max_length,
-              "base": info.raw.get("base", {}).get("name"), "data": args.data.name, "model": str(args.model.relative_to(ROOT))
+              "base": base, "data": args.data.name, "model": str(args.model.relative_to(ROOT))
               if args.model.is_relative_to(ROOT) else str(args.model),
               "cpu": platform.processor() or platform.machine(), "python": platform.python_version()}
     args.out.parent.mkdir(parents=True, exist_ok=True)

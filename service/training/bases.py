@@ -36,8 +36,8 @@ from typing import Any
 
 from ..errors import TrainingError
 
-__all__ = ["BASES", "DEFAULT_BASE", "PackagedModel", "Q4ImageModel", "ResolvedBase", "SplitZipModel",
-           "resolve_base"]
+__all__ = ["BASES", "DEFAULT_BASE", "PackagedModel", "Q4ImageModel", "ResolvedBase",
+           "SplitZipModel", "resolve_base"]
 
 log = logging.getLogger(__name__)
 
