@@ -123,7 +123,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_refinish(args: argparse.Namespace) -> int:
     setup_logging("INFO", "console")
-    meta = _training().refinish_model(Path(args.model), [Path(p) for p in args.data])
+    meta = _training().refinish_model(Path(args.model), [Path(p) for p in args.data],
+                                      version=args.version)
     fam = meta.get("familiarity", {})
     print(f"model {args.model} re-finished: validation auroc={meta['validation'].get('auroc')} "
           f"familiarity threshold={fam.get('threshold')}", file=sys.stderr)
@@ -237,6 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="model directory written by `train`")
     p.add_argument("--data", nargs="+", required=True,
                    help="the files it was trained on, unchanged (their hashes are checked)")
+    p.add_argument("--version", help="new version for the metadata, as flags and metrics report "
+                                     "it (default: keep the old one); give one when the served "
+                                     "file changes")
     p.set_defaults(func=cmd_refinish)
 
     p = sub.add_parser("broker", parents=[settings_flags],

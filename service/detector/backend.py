@@ -91,7 +91,11 @@ def create_session(path: Path, *, device: Device = "cpu", threads: int = 1) -> S
     try:
         sess = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
     except Exception as exc:
-        raise BackendError(f"cannot load ONNX model {path}: {exc}") from exc
+        hint = ""
+        if "is not a registered function/op" in str(exc):
+            hint = (f" (onnxruntime {ort.__version__} lacks an operator this model uses; "
+                    "crowdguard's int8 files need onnxruntime >= 1.20)")
+        raise BackendError(f"cannot load ONNX model {path}: {exc}{hint}") from exc
     if device == "cuda" and "CUDAExecutionProvider" not in sess.get_providers():
         raise BackendError(
             "onnxruntime could not start CUDA for this model (driver, CUDA or cuDNN libraries "

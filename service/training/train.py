@@ -30,7 +30,7 @@ from ..settings import cpu_count
 from .bases import DEFAULT_BASE, resolve_base
 from .calibrate import calibrate
 from .data import Example, load_dataset, split_validation
-from .export import (FP32_FILE, INT8_FILE, METADATA_FILE, TOKENIZER_FILE, expose_features,
+from .export import (EMBEDDING_BLOCK, FP32_FILE, INT8_FILE, METADATA_FILE, TOKENIZER_FILE, expose_features,
                      export_onnx, quantize_int8, save_tokenizer, write_metadata,
                      write_model_card)
 from .familiarity import fit_familiarity
@@ -276,7 +276,8 @@ def finish_model(out: Path, meta: dict[str, Any], train: Sequence[Example],
                          "validation", "agreement_int8_fp32", "familiarity")}
     meta.update({
         "files": {"cpu": INT8_FILE, "fp32": FP32_FILE, "tokenizer": TOKENIZER_FILE},
-        "quantization": {"method": "dynamic", **quantization},
+        "quantization": {"method": "dynamic", **quantization,
+                         "embeddings": {"bits": 4, "block": EMBEDDING_BLOCK}},
         "calibration": {"method": "platt", "a": 1.0, "b": 0.0},
         "thresholds": {"llm": 0.5, "human": 0.5, "target_fpr": target_fpr},
         "abstain": dict(ABSTAIN),
@@ -303,7 +304,7 @@ def finish_model(out: Path, meta: dict[str, Any], train: Sequence[Example],
     return meta
 
 
-def refinish_model(out: Path, data: list[Path]) -> dict[str, Any]:
+def refinish_model(out: Path, data: list[Path], *, version: str | None = None) -> dict[str, Any]:
     """Re-run :func:`finish_model` on a trained directory, with its own data split.
 
     ``data`` must be the training files, unchanged: their hashes are checked
@@ -312,7 +313,8 @@ def refinish_model(out: Path, data: list[Path]) -> dict[str, Any]:
     ``evaluations`` recorded in the metadata are dropped (they measured the
     model as it was); the metadata as it was is kept in
     ``crowdguard-model.before-refinish.json``. For directories made before a step existed (the
-    ``features`` output, 7-bit int8): no fine-tuning is repeated.
+    ``features`` output, 7-bit int8, 4-bit embedding tables): no fine-tuning is repeated.
+    ``version`` replaces the recorded version (the served files change).
     """
     meta_path = out / METADATA_FILE
     try:
@@ -338,4 +340,6 @@ def refinish_model(out: Path, data: list[Path]) -> dict[str, Any]:
     meta_path.with_name(REFINISH_BACKUP).write_bytes(meta_path.read_bytes())
     meta.pop("evaluations", None)
     meta["refinished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    if version is not None:
+        meta["version"] = version
     return finish_model(out, meta, train, val, target_fpr=target_fpr)

@@ -145,6 +145,8 @@ def test_refinish_redoes_the_steps_after_export_on_the_same_split(
     assert "evaluations" not in again and "refinished_at" in again
     before = orjson.loads((out / "crowdguard-model.before-refinish.json").read_bytes())
     assert before["evaluations"] == [{"set": "old", "metrics": {}}]
+    assert again["version"] == first["version"]  # kept unless a new one is given
+    assert refinish_model(out, [tiny_data], version="9.9.9")["version"] == "9.9.9"
     other = tmp_path / "other.jsonl"
     other.write_bytes(tiny_data.read_bytes().replace(b"i think", b"we think"))
     with pytest.raises(InputError, match="differ from those"):

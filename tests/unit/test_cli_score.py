@@ -121,3 +121,21 @@ def test_a_texts_score_does_not_depend_on_its_batch():
     together = [s.p_llm for s in det.score(texts)]
     alone = [det.score([t])[0].p_llm for t in texts]
     assert together == alone
+
+
+def test_a_model_with_an_operator_this_onnxruntime_lacks_says_what_to_upgrade(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    from service.detector.backend import create_session
+    from service.errors import BackendError
+
+    graph = helper.make_graph(
+        [helper.make_node("NoSuchOperator", ["x"], ["y"], domain="com.microsoft")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("com.microsoft", 1)])
+    onnx.save(model, str(tmp_path / "new.onnx"))
+    with pytest.raises(BackendError, match=r"lacks an operator .* onnxruntime >= 1\.20"):
+        create_session(tmp_path / "new.onnx", device="cpu", threads=1)
