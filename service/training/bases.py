@@ -224,7 +224,7 @@ BASES: dict[str, PackagedModel | SplitZipModel | Q4ImageModel] = {
 }
 
 #: The base ``crowdguard train`` fine-tunes when none is named: the default model's.
-DEFAULT_BASE = "e5-small-en"
+DEFAULT_BASE = "all-MiniLM-L6-v2"
 
 
 def resolve_base(base: str) -> ResolvedBase:

@@ -88,7 +88,7 @@ _FEATURES_PREFIX = "crowdguard_features"
 _LAYER_OUTPUT = re.compile(r"/encoder/layer\.(\d+)/output/LayerNorm/")
 
 
-def expose_features(onnx_file: Path) -> tuple[int, int]:
+def expose_features(onnx_file: Path, layer: int | None = None) -> tuple[int, int]:
     """Add graph output ``features``: the masked mean of an early encoder layer's hidden states.
 
     The layer is the one a third of the way up (layer 2 of MiniLM-L6's 6,
@@ -99,7 +99,8 @@ def expose_features(onnx_file: Path) -> tuple[int, int]:
     out of the mean through ``attention_mask``. Needs opset 13 or newer (optimum
     exports newer). The file is rewritten in place, before quantization,
     so the int8 file has the output too; a features subgraph from an earlier
-    run is replaced. Returns ``(layer, dim)``.
+    run is replaced. ``layer`` picks another encoder layer (0 is the first).
+    Returns ``(layer, dim)``.
     """
     try:
         import onnx
@@ -128,7 +129,11 @@ def expose_features(onnx_file: Path) -> tuple[int, int]:
     if not layers:
         raise TrainingError(f"{onnx_file}: no encoder layer outputs (.../encoder/layer.N/output/"
                             "LayerNorm/...) found; the familiarity check needs a BERT-like graph")
-    layer = sorted(layers)[len(layers) // 3]
+    if layer is None:
+        layer = sorted(layers)[len(layers) // 3]
+    elif layer not in layers:
+        raise TrainingError(f"{onnx_file}: no encoder layer {layer} (it has {min(layers)} to "
+                            f"{max(layers)})")
     hidden = layers[layer]
     dim = next((int(init.dims[0]) for init in graph.initializer
                 if init.name.endswith(f"layer.{layer}.output.LayerNorm.weight")), 0)

@@ -170,6 +170,14 @@ def test_expose_features_refuses_what_it_cannot_handle(tmp_path: Path) -> None:
     _tiny_classifier(tmp_path / "flat.onnx", vocab=50, layers=0)
     with pytest.raises(TrainingError, match="no encoder layer outputs"):
         expose_features(tmp_path / "flat.onnx")
+    _tiny_classifier(tmp_path / "three.onnx", vocab=50)
+    with pytest.raises(TrainingError, match="no encoder layer 3 .it has 0 to 2"):
+        expose_features(tmp_path / "three.onnx", layer=3)
+    assert expose_features(tmp_path / "three.onnx", layer=0) == (0, 8)  # another layer on request
+    from service.training.export import _FEATURES_PREFIX
+    read = {i for n in onnx.load(str(tmp_path / "three.onnx")).graph.node
+            if n.name.startswith(_FEATURES_PREFIX) for i in n.input}
+    assert any("/layer.0/" in i for i in read) and not any("/layer.1/" in i for i in read)
 
 
 def test_features_output_survives_quantization_and_feeds_the_distance(tmp_path: Path) -> None:
