@@ -30,9 +30,9 @@ from ..settings import cpu_count
 from .bases import DEFAULT_BASE, resolve_base
 from .calibrate import calibrate
 from .data import Example, load_dataset, split_validation
-from .export import (EMBEDDING_BLOCK, FP32_FILE, INT8_FILE, METADATA_FILE, TOKENIZER_FILE, expose_features,
-                     export_onnx, quantize_int8, save_tokenizer, write_metadata,
-                     write_model_card)
+from .export import (EMBEDDING_BLOCK, FP32_FILE, INT8_FILE, METADATA_FILE, TOKENIZER_FILE,
+                     expose_features, export_onnx, quantize_int8, save_tokenizer,
+                     write_metadata, write_model_card)
 from .familiarity import fit_familiarity
 
 __all__ = ["train_model", "finish_model", "refinish_model"]

@@ -257,7 +257,7 @@ def test_quantize_int8_stores_embedding_tables_in_4bit_blocks(tmp_path: Path) ->
     # symmetric: a block's largest magnitude maps to -8, so a value of the other sign
     # as large is clipped at +7, one step off; every other one is at most half a step off
     assert np.all(err <= step) and np.all((err <= step / 2) | (q == 7))
-    assert q.min() >= -8 and q.max() <= 7 and np.abs(q).max() >= 7  # the range is used (scales may be negative)
+    assert q.min() >= -8 and q.max() <= 7 and np.abs(q).max() >= 7  # the range is used
 
     # up to the first MatMul (the features of layer 1 of 3), the quantized graph computes
     # exactly what the fp32 graph computes with that table
