@@ -174,19 +174,31 @@ def _below_warning(record: logging.LogRecord) -> bool:
     return record.levelno >= logging.WARNING
 
 
-@contextlib.contextmanager
-def _quiet_root_logger() -> Iterator[None]:
-    """Drop INFO records logged straight on the root logger (onnxruntime's quantizer does).
+#: onnxruntime's 4-bit quantizer logs a line for every graph node at INFO.
+_CHATTY_LOGGERS = ("onnxruntime.quantization.matmul_nbits_quantizer",)
 
-    A logger filter only sees records created by that logger, so records of
-    every named logger (ours included) pass through untouched.
+
+@contextlib.contextmanager
+def _quiet_quantizer_logs() -> Iterator[None]:
+    """Drop onnxruntime's quantizer INFO records; warnings and our own records pass.
+
+    Its dynamic quantizer logs straight on the root logger: a filter there drops
+    those (a logger filter only sees records created by that logger, so records
+    of every named logger, ours included, pass through untouched). Its 4-bit
+    quantizer logs on a named logger, raised to WARNING meanwhile.
     """
     root = logging.getLogger()
+    chatty = [logging.getLogger(name) for name in _CHATTY_LOGGERS]
+    levels = [c.level for c in chatty]
     root.addFilter(_below_warning)
+    for c in chatty:
+        c.setLevel(logging.WARNING)
     try:
         yield
     finally:
         root.removeFilter(_below_warning)
+        for c, level in zip(chatty, levels):
+            c.setLevel(level)
 
 
 #: Embedding tables are stored in 4-bit blocks of this many values along the hidden axis.
@@ -235,7 +247,7 @@ def quantize_int8(fp32_file: Path, out_file: Path, *, per_channel: bool = True,
     fp32_file, out_file = fp32_file.resolve(), out_file.resolve()
     # the pre-processing writes scratch files into the working directory: keep them in tmp
     with tempfile.TemporaryDirectory(prefix="quant-", dir=out_file.parent) as tmp, \
-            contextlib.chdir(tmp), _quiet_root_logger():
+            contextlib.chdir(tmp), _quiet_quantizer_logs():
         source = fp32_file
         prepared = Path(tmp) / "prepared.onnx"
         try:
@@ -262,7 +274,10 @@ def _default_opset(model: Any) -> int:
 
 
 def _quantize_embeddings_4bit(in_file: Path, out_file: Path) -> None:
-    """Store the constant Gather tables of ``in_file`` in symmetric 4-bit blocks."""
+    """Store the constant Gather tables of ``in_file`` in symmetric 4-bit blocks.
+
+    Runs inside :func:`quantize_int8`'s :func:`_quiet_quantizer_logs`.
+    """
     try:
         import onnx
         import onnx.version_converter
@@ -284,13 +299,7 @@ def _quantize_embeddings_4bit(in_file: Path, out_file: Path) -> None:
         model.ir_version = max(model.ir_version, INT4_IR_VERSION)
         quantizer = MatMulNBitsQuantizer(model, block_size=EMBEDDING_BLOCK,
                                          is_symmetric=True, algo_config=config)
-        chatty = logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")
-        level = chatty.level
-        chatty.setLevel(logging.WARNING)  # it logs a line for every node at INFO
-        try:
-            quantizer.process()
-        finally:
-            chatty.setLevel(level)
+        quantizer.process()
         quantizer.model.save_model_to_file(str(out_file), use_external_data_format=False)
     except Exception as exc:
         raise TrainingError(f"4-bit quantization of the embedding tables of {in_file} failed: "
@@ -393,9 +402,8 @@ def render_model_card(meta: dict[str, Any]) -> str:
         quant = meta.get("quantization") or {}
         bits = "7-bit weights, so that CPUs without VNNI do not saturate" \
             if quant.get("reduce_range") else "8-bit weights"
-        emb = quant.get("embeddings") or {}
-        if emb.get("bits") == 4:
-            bits += f"; embedding tables in 4-bit blocks of {emb.get('block')}"
+        if quant.get("embedding_bits") == 4:
+            bits += f"; embedding tables in 4-bit blocks of {quant.get('embedding_block')}"
         file_line = f"`{files.get('cpu')}` (int8, dynamic quantization, {bits}; CPU default), "
     else:
         file_line = ("no int8 file (dynamic int8 quantization broke this model, see "

@@ -269,15 +269,15 @@ def finish_model(out: Path, meta: dict[str, Any], train: Sequence[Example],
     ``out`` must hold ``model.onnx`` and ``tokenizer.json``. Returns the metadata.
     """
     layer, _ = expose_features(out / FP32_FILE)
-    quantization = {"per_channel": True, "reduce_range": True}  # see quantize_int8
+    # see quantize_int8
+    quantization = {"per_channel": True, "reduce_range": True, "embedding_bits": 4}
     quantize_int8(out / FP32_FILE, out / INT8_FILE, **quantization)
     meta = {k: v for k, v in meta.items()
             if k not in ("files", "quantization", "calibration", "thresholds", "abstain",
                          "validation", "agreement_int8_fp32", "familiarity")}
     meta.update({
         "files": {"cpu": INT8_FILE, "fp32": FP32_FILE, "tokenizer": TOKENIZER_FILE},
-        "quantization": {"method": "dynamic", **quantization,
-                         "embeddings": {"bits": 4, "block": EMBEDDING_BLOCK}},
+        "quantization": {"method": "dynamic", **quantization, "embedding_block": EMBEDDING_BLOCK},
         "calibration": {"method": "platt", "a": 1.0, "b": 0.0},
         "thresholds": {"llm": 0.5, "human": 0.5, "target_fpr": target_fpr},
         "abstain": dict(ABSTAIN),

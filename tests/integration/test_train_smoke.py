@@ -110,6 +110,11 @@ def test_train_export_calibrate_and_load(tiny_data: Path, tmp_path: Path,
     assert weights and max(int(np.abs(w.astype(np.int16)).max()) for w in weights) <= 64
     card = (out / "MODEL_CARD.md").read_text(encoding="utf-8")
     assert "non-native" in card.lower() and "tiny.jsonl" in card
+    # embedding tables in 4-bit blocks, recorded where the card reads it
+    assert meta["quantization"]["embedding_bits"] == 4
+    assert f"4-bit blocks of {meta['quantization']['embedding_block']}" in card
+    assert any(n.op_type == "GatherBlockQuantized"
+               for n in onnx.load(out / "model.int8.onnx").graph.node)
 
     det = Detector.load(out, device="cpu")
     scores = det.score(HUMAN[:2] + LLM[:2])
