@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from service.detector import Detector  # noqa: E402
+from service.evaluation import ranking_metrics  # noqa: E402
 from service.records import LABELS, read_records  # noqa: E402
 from service.settings import cpu_count  # noqa: E402
 from service.training.data import load_dataset, split_validation  # noqa: E402
@@ -42,7 +43,6 @@ def main() -> int:
     args = ap.parse_args()
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score, roc_curve
 
     meta = json.loads((args.model / "crowdguard-model.json").read_bytes())
     tr = meta["training"]
@@ -61,9 +61,7 @@ def main() -> int:
     y_val = np.array([e.label for e in val])
 
     def report(name: str, s: np.ndarray) -> dict:
-        fpr, tpr, _ = roc_curve(y, s)
-        out = {"auroc": round(float(roc_auc_score(y, s)), 4),
-               "tpr_at_5pct_fpr": round(float(tpr[fpr <= 0.05].max()), 4),
+        out = {**ranking_metrics(y, s, digits=4),
                "accuracy": round(float(((s > 0) == y).mean()), 4)}
         print(name, out)
         return out

@@ -28,7 +28,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from service.evaluation import auroc, tpr_at_fpr  # noqa: E402
+from service.errors import InputError  # noqa: E402
+from service.evaluation import ranking_metrics  # noqa: E402
 from service.settings import cpu_count  # noqa: E402
 from service.training import train as training  # noqa: E402
 from service.training.bases import DEFAULT_BASE, resolve_base  # noqa: E402
@@ -68,9 +69,7 @@ def margins(model: Any, tokenizer: Any, texts: list[str], max_length: int) -> np
 
 def report(y: np.ndarray, m: np.ndarray) -> dict[str, Any]:
     return {"n": int(y.size), "accuracy": round(float(np.mean((m > 0) == y)), 4),
-            "errors": int(np.sum((m > 0) != y)), "auroc": round(auroc(y, m) or 0.0, 4),
-            "tpr_at_5pct_fpr": round(tpr_at_fpr(y, m, 0.05) or 0.0, 4),
-            "tpr_at_1pct_fpr": round(tpr_at_fpr(y, m, 0.01) or 0.0, 4)}
+            "errors": int(np.sum((m > 0) != y)), **ranking_metrics(y, m, digits=4)}
 
 
 def main() -> int:
@@ -89,9 +88,12 @@ def main() -> int:
 
     import torch
 
-    dataset = load_dataset(args.data, group_field=args.group_field)
+    try:
+        dataset = load_dataset(args.data, group_field=args.group_field)
+        test = load_dataset([args.test]).examples
+    except InputError as exc:
+        raise SystemExit(f"error: {exc}") from exc
     train, val = split_validation(dataset.examples, 0.15, args.seed)
-    test = load_dataset([args.test]).examples
     torch.set_num_threads(cpu_count())
     training._seed_everything(args.seed)
     tokenizer, model = training._load_hf(resolve_base(args.base).path)

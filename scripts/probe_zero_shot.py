@@ -49,7 +49,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from generate_llm_texts import GENERATORS, load_lm  # noqa: E402
 
-from service.evaluation import auroc, tpr_at_fpr  # noqa: E402
+from service.errors import InputError  # noqa: E402
+from service.evaluation import ranking_metrics  # noqa: E402
 from service.settings import cpu_count  # noqa: E402
 from service.training.data import load_dataset  # noqa: E402
 
@@ -94,12 +95,6 @@ def _ranks(v: np.ndarray) -> np.ndarray:
     return rankdata(v) / len(v)
 
 
-def _report(y: np.ndarray, v: np.ndarray) -> dict[str, float]:
-    return {"auroc": round(auroc(y, v), 4),
-            "tpr_at_5pct_fpr": round(tpr_at_fpr(y, v, 0.05), 4),
-            "tpr_at_1pct_fpr": round(tpr_at_fpr(y, v, 0.01), 4)}
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("files", type=Path, nargs="+", help="labelled files (text, label)")
@@ -121,12 +116,19 @@ def main() -> int:
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
     for path in args.files:
-        examples = load_dataset([path]).examples
+        try:
+            examples = load_dataset([path]).examples
+        except InputError as exc:
+            raise SystemExit(f"error: {exc}") from exc
         y = np.asarray([e.label for e in examples])
         started = time.monotonic()
         saved = args.out / f"{path.stem}.npz" if args.out else None
         if args.reuse:
-            loaded = np.load(saved)
+            try:
+                loaded = np.load(saved)
+            except OSError as exc:
+                raise SystemExit(f"error: cannot read the saved scores {saved} ({exc}); "
+                                 "run once without --reuse") from exc
             if not np.array_equal(loaded["y"], y):
                 raise SystemExit(f"error: {saved} does not hold the scores of {path}")
             scores = {k: loaded[k] for k in SCORES}
@@ -134,17 +136,17 @@ def main() -> int:
             scores = score_texts(model, tok, [e.text for e in examples], args.max_tokens)
         result = {"file": str(path), "n": len(examples), "llm": int(y.sum()),
                   "seconds": round(time.monotonic() - started)}
-        result.update({k: _report(y, v) for k, v in scores.items()})
+        result.update({k: ranking_metrics(y, v, digits=4) for k, v in scores.items()})
         if args.margins:
             m = np.load(args.margins)
             if len(m) != len(y):
                 raise SystemExit(f"error: {args.margins} holds {len(m)} margins, "
                                  f"{path} {len(y)} texts")
-            result["classifier"] = _report(y, m)
+            result["classifier"] = ranking_metrics(y, m, digits=4)
             for k, v in scores.items():
                 for w in (0.25, 0.5):
-                    result[f"rank_average_{k}_w{w}"] = _report(
-                        y, (1 - w) * _ranks(m) + w * _ranks(v))
+                    result[f"rank_average_{k}_w{w}"] = ranking_metrics(
+                        y, (1 - w) * _ranks(m) + w * _ranks(v), digits=4)
         if saved is not None and not args.reuse:
             np.savez(saved, y=y, **scores)
         print(json.dumps(result), flush=True)

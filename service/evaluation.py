@@ -23,6 +23,7 @@ __all__ = [
     "f1",
     "tpr_at_fpr",
     "expected_calibration_error",
+    "ranking_metrics",
     "fit_platt",
     "platt_probability",
     "choose_thresholds",
@@ -233,6 +234,20 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(float(value), 6)
 
 
+def ranking_metrics(y: ArrayLike, score: ArrayLike, digits: int = 6) -> dict[str, float | None]:
+    """AUROC and TPR at 1% and 5% FPR of any score where higher means LLM.
+
+    They depend only on the order of the scores, so raw margins, probabilities
+    and zero-shot scores compare; ``None`` where one class is missing.
+    """
+    def rounded(value: float | None) -> float | None:
+        return None if value is None else round(float(value), digits)
+
+    return {"auroc": rounded(auroc(y, score)),
+            "tpr_at_1pct_fpr": rounded(tpr_at_fpr(y, score, 0.01)),
+            "tpr_at_5pct_fpr": rounded(tpr_at_fpr(y, score, 0.05))}
+
+
 def summarize(y: ArrayLike, p: ArrayLike, verdicts: Sequence[str]) -> dict[str, Any]:
     """Every figure crowdguard reports for labelled texts.
 
@@ -257,9 +272,7 @@ def summarize(y: ArrayLike, p: ArrayLike, verdicts: Sequence[str]) -> dict[str, 
         "n_llm": int((ya == 1).sum()),
         "accuracy": _round(accuracy(ys, ps)),
         "f1": _round(f1(ys, ps)),
-        "auroc": _round(auroc(ys, ps)),
-        "tpr_at_1pct_fpr": _round(tpr_at_fpr(ys, ps, 0.01)),
-        "tpr_at_5pct_fpr": _round(tpr_at_fpr(ys, ps, 0.05)),
+        **ranking_metrics(ys, ps),
         "llm_verdict_fpr": _round(_share(is_llm_verdict[ya == 0])),
         "llm_verdict_tpr": _round(_share(is_llm_verdict[ya == 1])),
         "uncertain_share": _round(_share(~decided)),

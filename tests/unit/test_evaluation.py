@@ -9,7 +9,7 @@ import pytest
 
 from service.evaluation import (accuracy, auroc, choose_thresholds,
                                 expected_calibration_error, f1, fit_platt, platt_probability,
-                                summarize, tpr_at_fpr, verdicts_for)
+                                ranking_metrics, summarize, tpr_at_fpr, verdicts_for)
 
 
 # --- AUROC -------------------------------------------------------------------------
@@ -161,6 +161,15 @@ def test_verdicts_for() -> None:
     thr = {"llm": 0.8, "human": 0.3}
     assert verdicts_for([0.8, 0.79, 0.3, 0.31, 0.0], thr) == [
         "llm", "uncertain", "human", "uncertain", "human"]
+
+
+def test_ranking_metrics_known_answer_and_one_class() -> None:
+    # 2 humans, 3 LLM texts; one LLM text (0.2) ranks below a human (0.4)
+    m = ranking_metrics([0, 0, 1, 1, 1], [-1.0, 0.4, 0.2, 2.0, 3.0], digits=4)
+    assert m == {"auroc": round(5 / 6, 4), "tpr_at_1pct_fpr": round(2 / 3, 4),
+                 "tpr_at_5pct_fpr": round(2 / 3, 4)}
+    assert ranking_metrics([1, 1], [0.3, 0.9]) == {
+        "auroc": None, "tpr_at_1pct_fpr": None, "tpr_at_5pct_fpr": None}
 
 
 # --- summarize ---------------------------------------------------------------------------
