@@ -3,8 +3,9 @@
 The held-out evaluations in the model card run ``crowdguard evaluate`` on these:
 
 * DetectRL files: the lost-newline artifact (``nn``) is cleaned exactly as training
-  cleans it, and ``group`` is the human domain (abstract, document, story,
-  content) or ``llm:<attack>`` for LLM texts, so per-group metrics show the false
+  cleans it, the spaces lost with line breaks are put back as training puts them
+  back (with the word counts of both files together), and ``group`` is the human
+  domain (abstract, document, story, content) or ``llm:<attack>`` for LLM texts, so per-group metrics show the false
   positive rate per human domain and the detection rate per attack;
 * GPTurk ``base.json``: ``group`` is the label (real, synthetic).
 
@@ -20,18 +21,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from service.text import clean_artifacts  # noqa: E402
+from service.text import LineBreakRepair, clean_artifacts, normalize  # noqa: E402
 
 
 def main(data: Path, out: Path) -> int:
     out.mkdir(parents=True, exist_ok=True)
-    for src in sorted((data / "detectrl").glob("*.json")):
-        rows = json.loads(src.read_text())
+    files = {src: json.loads(src.read_text())
+             for src in sorted((data / "detectrl").glob("*.json"))}
+    for rows in files.values():
+        for r in rows:
+            r["text"] = normalize(clean_artifacts(r["text"]))
+    repair = LineBreakRepair(r["text"] for rows in files.values() for r in rows)
+    for src, rows in files.items():
         dst = out / (src.stem + ".clean.jsonl")
         with dst.open("w") as f:
             for r in rows:
                 group = r["data_type"] if r["label"] == "human" else "llm:" + r["data_type"]
-                f.write(json.dumps({"text": clean_artifacts(r["text"]), "label": r["label"],
+                f.write(json.dumps({"text": repair(r["text"]), "label": r["label"],
                                     "group": group, "llm_type": r["llm_type"]}) + "\n")
         print(f"{dst} ({len(rows)} records)")
     base = data / "gpturk" / "base.json"

@@ -14,7 +14,8 @@ Three ways packages ship them, all in :data:`BASES`:
   width 384, 118M parameters of which 96M are its 250k-token vocabulary),
   dequantized once into a cache folder by :mod:`.q4_image`. ``e5-small-en`` is
   the same with only the 32k pieces English text uses (:mod:`.vocab_prune`):
-  21M + 12M parameters.
+  21M + 12M parameters. ``e5-small-en-l6`` keeps its first 6 of 12 encoder
+  layers (11M + 12M), as all-MiniLM-L6-v2 has 6.
 
 A local folder with a ``config.json`` works as a base too.
 """
@@ -113,6 +114,7 @@ class Q4ImageModel:
     tokenizer_class: str
     special_tokens: tuple[tuple[str, str], ...]  # (role, token), e.g. ("pad_token", "<pad>")
     pieces: str | None = None  # a piece list in PIECES_DIR: keep only that vocabulary
+    layers: int | None = None  # keep only the first ``layers`` encoder layers
 
     def resolve(self, name: str) -> ResolvedBase:
         from .q4_image import convert_q4_image
@@ -137,7 +139,7 @@ class Q4ImageModel:
             settings = {"tokenizer_class": self.tokenizer_class, "model_max_length": 512,
                         **dict(self.special_tokens)}
             _fill_cache(name, target, lambda folder, _: convert_q4_image(
-                image, tokenizer, folder, settings, pieces))
+                image, tokenizer, folder, settings, pieces, self.layers))
         return ResolvedBase(name, target, packages)
 
 
@@ -221,6 +223,7 @@ BASES: dict[str, PackagedModel | SplitZipModel | Q4ImageModel] = {
         for i in range(1, 6))),
     "multilingual-e5-small": _E5_SMALL,
     "e5-small-en": dataclasses.replace(_E5_SMALL, pieces="e5-small-en.json"),
+    "e5-small-en-l6": dataclasses.replace(_E5_SMALL, pieces="e5-small-en.json", layers=6),
 }
 
 #: The base ``crowdguard train`` fine-tunes when none is named: the default model's.

@@ -3,12 +3,14 @@
 Training is strict: a record that cannot be read, has no or empty text, or an
 unknown label stops training with an :class:`~service.errors.InputError` that
 names the file and line. Texts go through :func:`~service.text.clean_artifacts`
-then :func:`~service.text.normalize` (what the model will see at inference);
-identical texts are kept once.
+then :func:`~service.text.normalize` (what the model will see at inference),
+then :class:`~service.text.LineBreakRepair` with the word counts of all files
+read together; identical texts are kept once.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import random
@@ -18,7 +20,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..records import parse_label, read_records
-from ..text import clean_artifacts, normalize
+from ..text import LineBreakRepair, clean_artifacts, normalize
 
 __all__ = ["Example", "FileInfo", "Dataset", "load_dataset", "record_label", "split_validation"]
 
@@ -122,7 +124,7 @@ def load_dataset(paths: Sequence[str | Path], *, group_field: str | None = None)
     if not paths:
         raise InputError("no training files given", reason="no_data")
     data = Dataset()
-    seen: dict[str, Example] = {}
+    read: list[Example] = []
     for path in map(Path, paths):
         count = 0
         for record in read_records(path):
@@ -130,21 +132,32 @@ def load_dataset(paths: Sequence[str | Path], *, group_field: str | None = None)
             if record.error is not None:
                 raise InputError(record.error, source=record.source, line=record.line,
                                  reason="bad_record")
-            ex = _example(record.fields, record.source, record.line, group_field)
-            first = seen.get(ex.text)
-            if first is None:
-                seen[ex.text] = ex
-                data.examples.append(ex)
-            elif first.label != ex.label:
-                raise InputError(f"same text labelled differently at {first.where}; "
-                                 "fix one of the labels", source=record.source,
-                                 line=record.line, reason="conflicting_label")
-            else:
-                data.duplicates += 1
+            read.append(_example(record.fields, record.source, record.line, group_field))
         if count == 0:
             raise InputError("file has no records", source=str(path), reason="empty")
         data.files.append(FileInfo(file=path.name, sha256=_sha256(path), records=count))
         log.info("read %d records from %s", count, path)
+    repair = LineBreakRepair(ex.text for ex in read)
+    repaired = 0
+    seen: dict[str, Example] = {}
+    for ex in read:
+        text = repair(ex.text)
+        if text != ex.text:
+            repaired += 1
+            ex = dataclasses.replace(ex, text=text)
+        first = seen.get(ex.text)
+        if first is None:
+            seen[ex.text] = ex
+            data.examples.append(ex)
+        elif first.label != ex.label:
+            source, _, line = ex.where.rpartition(":")
+            raise InputError(f"same text labelled differently at {first.where}; "
+                             "fix one of the labels", source=source, line=int(line),
+                             reason="conflicting_label")
+        else:
+            data.duplicates += 1
+    if repaired:
+        log.info("put back spaces lost with line breaks in %d texts", repaired)
     if data.duplicates:
         log.info("dropped %d duplicate texts", data.duplicates)
     return data

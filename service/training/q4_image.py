@@ -157,15 +157,25 @@ def dequantize_q4_0(raw: bytes, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def convert_q4_image(image: Path, tokenizer_json: Path, target: Path,
-                     tokenizer_config: dict[str, Any], pieces: Path | None = None) -> Path:
+                     tokenizer_config: dict[str, Any], pieces: Path | None = None,
+                     layers: int | None = None) -> Path:
     """Write a float32 Hugging Face folder for ``image`` into ``target`` (which must not exist);
-    with ``pieces``, only the vocabulary that piece list keeps (:mod:`.vocab_prune`)."""
+    with ``pieces``, only the vocabulary that piece list keeps (:mod:`.vocab_prune`); with
+    ``layers``, only the first ``layers`` encoder layers (the lower layers of an encoder
+    carry most of what a fine-tuned classifier of writing style needs)."""
     try:
         from safetensors.numpy import save_file
     except ImportError as exc:
         raise TrainingError("converting a 4-bit base needs the train extra: "
                             "pip install 'crowdguard[train]'") from exc
     config, weights = read_q4_image(image)
+    if layers is not None:
+        if not 1 <= layers <= config["num_hidden_layers"]:
+            raise TrainingError(f"cannot keep {layers} encoder layers of "
+                                f"{config['num_hidden_layers']}")
+        weights = {k: v for k, v in weights.items() if not k.startswith("encoder.layer.")
+                   or int(k.split(".")[2]) < layers}
+        config["num_hidden_layers"] = layers
     tokenizer_bytes = Path(tokenizer_json).read_bytes()
     if pieces is not None:
         from .vocab_prune import load_piece_list, prune_tokenizer, prune_weights

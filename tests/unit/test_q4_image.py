@@ -185,3 +185,25 @@ def test_english_base_keeps_only_its_piece_list(tmp_path: Path,
     monkeypatch.setattr(bases, "PIECES_DIR", tmp_path / "nowhere")
     with pytest.raises(TrainingError, match="needs its piece list .*reinstall crowdguard"):
         bases.BASES["e5-small-en"].resolve("e5-small-en")
+
+
+def test_lower_layers_kept(tmp_path: Path) -> None:
+    pytest.importorskip("safetensors")
+    import json
+
+    from safetensors.numpy import load_file
+
+    from service.training.q4_image import convert_q4_image
+
+    expected = _write_image(tmp_path / "m.bin")
+    _write_tokenizer(tmp_path / "tokenizer.json")
+    out = convert_q4_image(tmp_path / "m.bin", tmp_path / "tokenizer.json", tmp_path / "one",
+                           {}, layers=1)
+    assert json.loads((out / "config.json").read_text())["num_hidden_layers"] == 1
+    weights = load_file(str(out / "model.safetensors"))
+    assert not any(k.startswith("encoder.layer.1.") for k in weights)
+    np.testing.assert_array_equal(weights["encoder.layer.0.output.dense.weight"],
+                                  expected["encoder.layer.0.output.dense.weight"])
+    with pytest.raises(TrainingError, match=f"cannot keep {LAYERS + 1} encoder layers"):
+        convert_q4_image(tmp_path / "m.bin", tmp_path / "tokenizer.json", tmp_path / "many",
+                         {}, layers=LAYERS + 1)

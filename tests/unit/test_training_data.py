@@ -231,3 +231,25 @@ def test_an_int8_model_that_quantization_broke_is_detected() -> None:
     assert quantization_damage(y, fp32, fp32, verdict_change=0.66) == \
         "int8 changes 66% of the validation verdicts of fp32"
     assert quantization_damage(y[8:12], fp32[8:12], fp32[8:12], verdict_change=0.5) is None
+
+
+def test_spaces_lost_with_line_breaks_are_put_back(tmp_path: Path) -> None:
+    from service.text import LineBreakRepair
+
+    # a corpus where "the", "model", "which" and "are" are frequent and "themodel",
+    # "whichare" occur once each: glued at a lost line break
+    common = ["the model which are " * 3 + f"text number {i}" for i in range(20)]
+    repair = LineBreakRepair(common + ["We study themodel, whichare Red."], common=50)
+    assert repair("We study themodel, whichare Red.") == "We study the model, which are Red."
+    assert repair("The Themodel") == "The The model"  # case kept
+    assert repair("the modelled") == "the modelled"  # no split into two frequent words
+    assert repair.split("model") is None  # frequent words are never split
+    frequent = LineBreakRepair(common + ["themodel"] * 3, common=50)
+    assert frequent.split("themodel") is None  # seen more than twice: a word of the corpus
+
+    rows = [{"text": t, "label": "human" if i % 2 else "llm"} for i, t in enumerate(common)]
+    rows.append({"text": "A text that lost a wrap: themodel whichare here.", "label": "human"})
+    rows.append({"text": "A text that lost a wrap: the model which are here.", "label": "human"})
+    data = load_dataset([_jsonl(tmp_path / "a.jsonl", rows)])
+    assert "which are here." in data.texts[-1]
+    assert data.duplicates == 1  # the repaired text equals the second one and is kept once
