@@ -5,8 +5,9 @@ The held-out evaluations in the model card run ``crowdguard evaluate`` on these:
 * DetectRL files: the lost-newline artifact (``nn``) is cleaned exactly as training
   cleans it, the spaces lost with line breaks are put back as training puts them
   back (with the word counts of both files together), and ``group`` is the human
-  domain (abstract, document, story, content) or ``llm:<attack>`` for LLM texts, so per-group metrics show the false
-  positive rate per human domain and the detection rate per attack;
+  domain (abstract, document, story, content) or ``llm:<attack>`` for LLM texts,
+  so per-group metrics show the false positive rate per human domain and the
+  detection rate per attack;
 * GPTurk ``base.json``: ``group`` is the label (real, synthetic).
 
 Usage: python scripts/prepare_eval_data.py SHARED_DATA_DIR OUT_DIR

@@ -49,10 +49,11 @@ class LineBreakRepair:
     """Put back the spaces a corpus lost with its line breaks: ``themodel`` -> ``the model``.
 
     DetectRL's human abstracts were hard-wrapped; the wraps were removed without
-    a space, so 99% of them carry words glued at every line end (``whichare``,
-    ``oneswant``), a cue LLM texts lack. A model learns it: a clean human text
-    of that kind, such as a crowd summary of a medical abstract, then looks
-    LLM-written. A word is split when it is rare in the corpus (at most
+    a space, so 99% of them carry words glued at line ends (``whichare``,
+    ``oneswant``), a cue LLM texts lack and a model can learn (the default
+    0.2.0, trained with it, scores those abstracts as more LLM-like once the
+    spaces are back; README, "Why the e5 recipe accuses crowd summaries"). A
+    word is split when it is rare in the corpus (at most
     ``rare`` occurrences, case-insensitive, 5 letters or more) and splits into
     two words that are each frequent (``common`` occurrences or more); of the
     possible splits, the one whose rarer half is most frequent wins. A glued
