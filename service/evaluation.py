@@ -230,8 +230,8 @@ def _share(mask: np.ndarray) -> float | None:
     return float(mask.mean()) if mask.size else None
 
 
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(float(value), 6)
+def _round(value: float | None, digits: int = 6) -> float | None:
+    return None if value is None else round(float(value), digits)
 
 
 def ranking_metrics(y: ArrayLike, score: ArrayLike, digits: int = 6) -> dict[str, float | None]:
@@ -240,12 +240,9 @@ def ranking_metrics(y: ArrayLike, score: ArrayLike, digits: int = 6) -> dict[str
     They depend only on the order of the scores, so raw margins, probabilities
     and zero-shot scores compare; ``None`` where one class is missing.
     """
-    def rounded(value: float | None) -> float | None:
-        return None if value is None else round(float(value), digits)
-
-    return {"auroc": rounded(auroc(y, score)),
-            "tpr_at_1pct_fpr": rounded(tpr_at_fpr(y, score, 0.01)),
-            "tpr_at_5pct_fpr": rounded(tpr_at_fpr(y, score, 0.05))}
+    return {"auroc": _round(auroc(y, score), digits),
+            "tpr_at_1pct_fpr": _round(tpr_at_fpr(y, score, 0.01), digits),
+            "tpr_at_5pct_fpr": _round(tpr_at_fpr(y, score, 0.05), digits)}
 
 
 def summarize(y: ArrayLike, p: ArrayLike, verdicts: Sequence[str]) -> dict[str, Any]:

@@ -161,8 +161,7 @@ def convert_q4_image(image: Path, tokenizer_json: Path, target: Path,
                      layers: int | None = None) -> Path:
     """Write a float32 Hugging Face folder for ``image`` into ``target`` (which must not exist);
     with ``pieces``, only the vocabulary that piece list keeps (:mod:`.vocab_prune`); with
-    ``layers``, only the first ``layers`` encoder layers (the lower layers of an encoder
-    carry most of what a fine-tuned classifier of writing style needs)."""
+    ``layers``, only the first ``layers`` encoder layers."""
     try:
         from safetensors.numpy import save_file
     except ImportError as exc:
