@@ -36,8 +36,14 @@ class Example:
 
     text: str
     label: int
-    where: str
+    source: str
+    line: int
     group: str | None = None
+
+    @property
+    def where(self) -> str:
+        """``file:line`` of the record, for messages."""
+        return f"{self.source}:{self.line}"
 
 
 @dataclass(frozen=True)
@@ -112,7 +118,7 @@ def _example(fields: dict[str, object], source: str, line: int,
             raise InputError(f"record has no {group_field!r} field (needed to group the split)",
                              source=source, line=line, reason="missing_group")
         group = str(value)
-    return Example(text=text, label=label, where=f"{source}:{line}", group=group)
+    return Example(text=text, label=label, source=source, line=line, group=group)
 
 
 def load_dataset(paths: Sequence[str | Path], *, group_field: str | None = None) -> Dataset:
@@ -150,9 +156,8 @@ def load_dataset(paths: Sequence[str | Path], *, group_field: str | None = None)
             seen[ex.text] = ex
             data.examples.append(ex)
         elif first.label != ex.label:
-            source, _, line = ex.where.rpartition(":")
             raise InputError(f"same text labelled differently at {first.where}; "
-                             "fix one of the labels", source=source, line=int(line),
+                             "fix one of the labels", source=ex.source, line=ex.line,
                              reason="conflicting_label")
         else:
             data.duplicates += 1

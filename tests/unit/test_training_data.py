@@ -130,7 +130,7 @@ def test_group_field_required_when_asked(tmp_path: Path) -> None:
 
 def _examples(n_human: int, n_llm: int, groups: int | None = None) -> list[Example]:
     rows = [(0, i) for i in range(n_human)] + [(1, i) for i in range(n_llm)]
-    return [Example(text=f"{lab}-{i}", label=lab, where=f"f:{k}",
+    return [Example(text=f"{lab}-{i}", label=lab, source="f", line=k,
                     group=None if groups is None else f"g{i % groups}")
             for k, (lab, i) in enumerate(rows)]
 
