@@ -62,6 +62,8 @@ class Dataset:
     examples: list[Example] = field(default_factory=list)
     files: list[FileInfo] = field(default_factory=list)
     duplicates: int = 0
+    #: texts whose words glued at lost line breaks were split (:class:`LineBreakRepair`)
+    repaired: int = 0
 
     @property
     def texts(self) -> list[str]:
@@ -144,12 +146,11 @@ def load_dataset(paths: Sequence[str | Path], *, group_field: str | None = None)
         data.files.append(FileInfo(file=path.name, sha256=_sha256(path), records=count))
         log.info("read %d records from %s", count, path)
     repair = LineBreakRepair(ex.text for ex in read)
-    repaired = 0
     seen: dict[str, Example] = {}
     for ex in read:
         text = repair(ex.text)
         if text != ex.text:
-            repaired += 1
+            data.repaired += 1
             ex = dataclasses.replace(ex, text=text)
         first = seen.get(ex.text)
         if first is None:
@@ -161,8 +162,8 @@ def load_dataset(paths: Sequence[str | Path], *, group_field: str | None = None)
                              reason="conflicting_label")
         else:
             data.duplicates += 1
-    if repaired:
-        log.info("put back spaces lost with line breaks in %d texts", repaired)
+    if data.repaired:
+        log.info("put back spaces lost with line breaks in %d texts", data.repaired)
     if data.duplicates:
         log.info("dropped %d duplicate texts", data.duplicates)
     return data

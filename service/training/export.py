@@ -450,7 +450,7 @@ and per-worker LLM-use rates can be tracked. A verdict is evidence for review,
 
 {tr.get('train_records')} texts for training and {tr.get('val_records')} held out for
 validation (stratified by label, `val_fraction` {tr.get('val_fraction')}, seed {tr.get('seed')});
-identical texts kept once. {tr.get('epochs')} epochs, learning rate {tr.get('lr')}, batch
+identical texts kept once.{_repair_line(tr)} {tr.get('epochs')} epochs, learning rate {tr.get('lr')}, batch
 size {tr.get('batch_size')}, {_fmt(tr.get('seconds'), 0)} s of training on CPU.
 
 ## Validation figures
@@ -497,6 +497,15 @@ difference of calibrated probability is {_fmt(agree.get('max_abs_dp'), 4)}.
   approximate, particularly near 0 and 1.
 - English only; other languages are out of scope.
 """
+
+
+def _repair_line(training: dict[str, Any]) -> str:
+    """The card's words on the glued-word repair; silent for models trained before it."""
+    n = training.get("line_break_repaired")
+    if n is None:
+        return ""
+    return (f" Words glued where line breaks were lost (DetectRL's `themodel`) were split\n"
+            f"in {n} texts before training (`service.text.LineBreakRepair`).")
 
 
 def write_model_card(out_dir: Path, meta: dict[str, Any]) -> Path:

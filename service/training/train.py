@@ -237,6 +237,8 @@ def train_model(data: list[Path], out: Path, *, base: str = DEFAULT_BASE, epochs
         "val_fraction": val_fraction,
         "train_records": len(train),
         "val_records": len(val),
+        "line_break_repaired": dataset.repaired,
+        "duplicates_dropped": dataset.duplicates,
         "seconds": round(train_seconds, 1),
     }
     if group_field is not None:

@@ -110,6 +110,9 @@ def test_train_export_calibrate_and_load(tiny_data: Path, tmp_path: Path,
     assert weights and max(int(np.abs(w.astype(np.int16)).max()) for w in weights) <= 64
     card = (out / "MODEL_CARD.md").read_text(encoding="utf-8")
     assert "non-native" in card.lower() and "tiny.jsonl" in card
+    # what cleaning did to the training texts is recorded, and the card says it
+    assert tr["duplicates_dropped"] == 0 and isinstance(tr["line_break_repaired"], int)
+    assert f"in {tr['line_break_repaired']} texts before training" in card
     # embedding tables in 4-bit blocks, recorded where the card reads it
     assert meta["quantization"]["embedding_bits"] == 4
     assert f"4-bit blocks of {meta['quantization']['embedding_block']}" in card

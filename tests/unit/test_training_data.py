@@ -253,3 +253,4 @@ def test_spaces_lost_with_line_breaks_are_put_back(tmp_path: Path) -> None:
     data = load_dataset([_jsonl(tmp_path / "a.jsonl", rows)])
     assert "which are here." in data.texts[-1]
     assert data.duplicates == 1  # the repaired text equals the second one and is kept once
+    assert data.repaired == 1
