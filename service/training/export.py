@@ -30,6 +30,7 @@ from ..errors import TrainingError
 
 __all__ = [
     "EMBEDDING_BLOCK",
+    "MIN_4BIT_ROWS",
     "FP32_FILE",
     "INT8_FILE",
     "TOKENIZER_FILE",
@@ -202,21 +203,27 @@ def _quiet_quantizer_logs() -> Iterator[None]:
 
 
 #: Embedding tables are stored in 4-bit blocks of this many values along the hidden axis.
-EMBEDDING_BLOCK = 128
+EMBEDDING_BLOCK = 32
+#: Tables with fewer rows stay in fp32: in BERT-like encoders these are the position and
+#: token-type tables, small, and added to every token, so their rounding would not average out.
+MIN_4BIT_ROWS = 4096
 #: The first ONNX opset and IR version with int4 tensors.
 INT4_OPSET, INT4_IR_VERSION = 21, 10
 
 
 def quantize_int8(fp32_file: Path, out_file: Path, *, per_channel: bool = True,
-                  reduce_range: bool = True, embedding_bits: int = 4) -> Path:
+                  reduce_range: bool = True, embedding_bits: int = 4,
+                  embedding_block: int = EMBEDDING_BLOCK,
+                  embedding_min_rows: int = MIN_4BIT_ROWS) -> Path:
     """Dynamic int8 quantization of ``fp32_file`` into ``out_file``.
 
     Weights of MatMul become int8 (activations are quantized at run time).
     The embedding tables (the Gathers) become 4-bit blocks of
-    :data:`EMBEDDING_BLOCK` values with one scale each (onnxruntime's
-    ``GatherBlockQuantized``), or int8 with ``embedding_bits=8``. The graph is
-    first pre-processed (shape inference and onnxruntime's basic
-    optimizations), as onnxruntime recommends before quantizing.
+    ``embedding_block`` values with one scale each (onnxruntime's
+    ``GatherBlockQuantized``), int8 with ``embedding_bits=8``, or stay fp32
+    with ``embedding_bits=32``. The graph is first pre-processed (shape
+    inference and onnxruntime's basic optimizations), as onnxruntime
+    recommends before quantizing.
 
     ``reduce_range`` keeps the weights in 7 bits, as onnxruntime's
     documentation advises for x86 CPUs without VNNI (AVX2 only): there its
@@ -227,15 +234,19 @@ def quantize_int8(fp32_file: Path, out_file: Path, *, per_channel: bool = True,
     weights and kept 0.997 with 7-bit ones.
 
     4-bit embeddings: a lookup table only dequantizes the rows it reads, so no
-    rounding accumulates in a product. On model 0.3.0 (e5-small-en, a 32,000 x 384
-    table), re-finished as 0.3.1 with them, the file went from 34.7 to 28.9 MB;
-    on its 672 validation texts AUROC went from 0.9965 to 0.9971 and the verdicts
-    that differ from fp32 from 1.0% to 0.9%. 4-bit MatMul weights (block-wise,
-    onnxruntime's ``MatMulNBits``), tried on the same model, broke it (AUROC
-    0.72, 91% of verdicts changed), so the encoder layers stay int8.
+    rounding accumulates in a product. Only vocabulary-sized tables (at least
+    ``embedding_min_rows`` rows) are stored so; the position and token-type tables
+    stay fp32. Measured with ``scripts/probe_embedding_quantization.py`` on the
+    MiniLM twin without Llama-2 of model 0.4.0 (371 validation texts): 4-bit
+    blocks of 128 on all three tables moved the margins 0.24 from fp32 on
+    average and changed 4.6% of the verdicts; int8 tables 0.04 and 1.1%; blocks
+    of 32 on the token table alone 0.05 and 0.5%, at 19.3 MB against int8
+    tables' 23.1. 4-bit MatMul weights (block-wise, onnxruntime's ``MatMulNBits``),
+    tried on e5-small-en, broke it (AUROC 0.72, 91% of verdicts changed), so the
+    encoder layers stay int8.
     """
-    if embedding_bits not in (4, 8):
-        raise TrainingError(f"embedding_bits must be 4 or 8 (got {embedding_bits})")
+    if embedding_bits not in (4, 8, 32):
+        raise TrainingError(f"embedding_bits must be 4, 8 or 32 (got {embedding_bits})")
     try:
         from onnxruntime.quantization import QuantType, quantize_dynamic
         from onnxruntime.quantization.registry import IntegerOpsRegistry
@@ -255,7 +266,7 @@ def quantize_int8(fp32_file: Path, out_file: Path, *, per_channel: bool = True,
             source = prepared
         except Exception as exc:  # pre-processing is an optimisation; quantize without it
             log.warning("quantization pre-processing failed (%s); quantizing the raw graph", exc)
-        int8_file = out_file if embedding_bits == 8 else Path(tmp) / "int8.onnx"
+        int8_file = out_file if embedding_bits != 4 else Path(tmp) / "int8.onnx"
         try:
             quantize_dynamic(source, int8_file, per_channel=per_channel,
                              reduce_range=reduce_range, weight_type=QuantType.QInt8,
@@ -264,7 +275,7 @@ def quantize_int8(fp32_file: Path, out_file: Path, *, per_channel: bool = True,
         except Exception as exc:
             raise TrainingError(f"int8 quantization of {fp32_file} failed: {exc}") from exc
         if embedding_bits == 4:
-            _quantize_embeddings_4bit(int8_file, out_file)
+            _quantize_embeddings_4bit(int8_file, out_file, embedding_block, embedding_min_rows)
     log.info("quantized %s (%.1f MB)", out_file, out_file.stat().st_size / 1e6)
     return out_file
 
@@ -273,8 +284,8 @@ def _default_opset(model: Any) -> int:
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
 
 
-def _quantize_embeddings_4bit(in_file: Path, out_file: Path) -> None:
-    """Store the constant Gather tables of ``in_file`` in symmetric 4-bit blocks.
+def _quantize_embeddings_4bit(in_file: Path, out_file: Path, block: int, min_rows: int) -> None:
+    """Store the vocabulary tables of ``in_file`` in symmetric 4-bit blocks.
 
     Runs inside :func:`quantize_int8`'s :func:`_quiet_quantizer_logs`.
     """
@@ -286,19 +297,22 @@ def _quantize_embeddings_4bit(in_file: Path, out_file: Path) -> None:
     except ImportError as exc:
         raise TrainingError("4-bit embedding quantization needs onnx and onnx-ir: "
                             "pip install 'crowdguard[train]'") from exc
-    config = DefaultWeightOnlyQuantConfig(block_size=EMBEDDING_BLOCK, is_symmetric=True,
+    config = DefaultWeightOnlyQuantConfig(block_size=block, is_symmetric=True,
                                           op_types_to_quantize=("Gather",),
                                           quant_axes=(("Gather", 1),), bits=4)
     try:
         model = onnx.load(str(in_file))
+        rows = {t.name: t.dims[0] for t in model.graph.initializer if t.dims}
+        small = [n.name for n in model.graph.node
+                 if n.op_type == "Gather" and rows.get(n.input[0], min_rows) < min_rows]
         # int4 tensors need opset 21: convert properly first (ops such as ReduceMean
         # changed their signature since the exporter's opset), rather than let the
         # quantizer merely relabel the opset
         if _default_opset(model) < INT4_OPSET:
             model = onnx.version_converter.convert_version(model, INT4_OPSET)
         model.ir_version = max(model.ir_version, INT4_IR_VERSION)
-        quantizer = MatMulNBitsQuantizer(model, block_size=EMBEDDING_BLOCK,
-                                         is_symmetric=True, algo_config=config)
+        quantizer = MatMulNBitsQuantizer(model, block_size=block, is_symmetric=True,
+                                         algo_config=config, nodes_to_exclude=small)
         quantizer.process()
         quantizer.model.save_model_to_file(str(out_file), use_external_data_format=False)
     except Exception as exc:
@@ -404,6 +418,8 @@ def render_model_card(meta: dict[str, Any]) -> str:
             if quant.get("reduce_range") else "8-bit weights"
         if quant.get("embedding_bits") == 4:
             bits += f"; embedding tables in 4-bit blocks of {quant.get('embedding_block')}"
+            if quant.get("embedding_min_rows"):
+                bits += f" (tables under {quant['embedding_min_rows']} rows kept in fp32)"
         file_line = f"`{files.get('cpu')}` (int8, dynamic quantization, {bits}; CPU default), "
     else:
         file_line = ("no int8 file (dynamic int8 quantization broke this model, see "

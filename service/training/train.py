@@ -30,8 +30,8 @@ from ..settings import cpu_count
 from .bases import DEFAULT_BASE, resolve_base
 from .calibrate import calibrate
 from .data import Example, load_dataset, split_validation
-from .export import (EMBEDDING_BLOCK, FP32_FILE, INT8_FILE, METADATA_FILE, TOKENIZER_FILE,
-                     expose_features, export_onnx, quantize_int8, save_tokenizer,
+from .export import (EMBEDDING_BLOCK, FP32_FILE, INT8_FILE, METADATA_FILE, MIN_4BIT_ROWS,
+                     TOKENIZER_FILE, expose_features, export_onnx, quantize_int8, save_tokenizer,
                      write_metadata, write_model_card)
 from .familiarity import fit_familiarity
 
@@ -279,7 +279,8 @@ def finish_model(out: Path, meta: dict[str, Any], train: Sequence[Example],
                          "validation", "agreement_int8_fp32", "familiarity")}
     meta.update({
         "files": {"cpu": INT8_FILE, "fp32": FP32_FILE, "tokenizer": TOKENIZER_FILE},
-        "quantization": {"method": "dynamic", **quantization, "embedding_block": EMBEDDING_BLOCK},
+        "quantization": {"method": "dynamic", **quantization, "embedding_block": EMBEDDING_BLOCK,
+                         "embedding_min_rows": MIN_4BIT_ROWS},
         "calibration": {"method": "platt", "a": 1.0, "b": 0.0},
         "thresholds": {"llm": 0.5, "human": 0.5, "target_fpr": target_fpr},
         "abstain": dict(ABSTAIN),

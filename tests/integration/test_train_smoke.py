@@ -116,8 +116,14 @@ def test_train_export_calibrate_and_load(tiny_data: Path, tmp_path: Path,
     # embedding tables in 4-bit blocks, recorded where the card reads it
     assert meta["quantization"]["embedding_bits"] == 4
     assert f"4-bit blocks of {meta['quantization']['embedding_block']}" in card
-    assert any(n.op_type == "GatherBlockQuantized"
-               for n in onnx.load(out / "model.int8.onnx").graph.node)
+    assert f"tables under {meta['quantization']['embedding_min_rows']} rows kept in fp32" in card
+    graph = onnx.load(out / "model.int8.onnx").graph
+    quantized = [n.input[0] for n in graph.node if n.op_type == "GatherBlockQuantized"]
+    # the vocabulary in 4 bits; the position and token-type tables, added to every token, fp32
+    assert len(quantized) == 1 and "word_embeddings" in quantized[0]
+    float_tables = {t.name for t in graph.initializer if t.data_type == onnx.TensorProto.FLOAT}
+    assert {"bert.embeddings.position_embeddings.weight",
+            "bert.embeddings.token_type_embeddings.weight"} <= float_tables
 
     det = Detector.load(out, device="cpu")
     scores = det.score(HUMAN[:2] + LLM[:2])

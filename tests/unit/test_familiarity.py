@@ -221,9 +221,10 @@ def test_quantize_int8_stores_embedding_tables_in_4bit_blocks(tmp_path: Path) ->
     onnx = pytest.importorskip("onnx")
     pytest.importorskip("onnx_ir")
     from service.errors import TrainingError
-    from service.training.export import EMBEDDING_BLOCK, expose_features, quantize_int8
+    from service.training.export import (EMBEDDING_BLOCK, MIN_4BIT_ROWS, expose_features,
+                                         quantize_int8)
 
-    vocab = 300
+    vocab = MIN_4BIT_ROWS
     _tiny_classifier(tmp_path / "model.onnx", vocab, dim=EMBEDDING_BLOCK)
     expose_features(tmp_path / "model.onnx")
     quantize_int8(tmp_path / "model.onnx", tmp_path / "q4.onnx")
@@ -267,15 +268,44 @@ def test_quantize_int8_stores_embedding_tables_in_4bit_blocks(tmp_path: Path) ->
         if t.name == "emb":
             t.CopyFrom(numpy_helper.from_array((q * scale).astype(np.float32), "emb"))
     onnx.save(fp32, str(tmp_path / "dequantized.onnx"))
-    ids = np.array([[1, 7, 42, 299, 5], [0, 3, 3, 250, 8]], dtype=np.int64)
+    ids = np.array([[1, 7, 42, vocab - 1, 5], [0, 3, 3, 250, 8]], dtype=np.int64)
     feed = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
     outputs = {name: ort.InferenceSession(str(tmp_path / f"{name}.onnx"),
                                           providers=["CPUExecutionProvider"]).run(None, feed)
                for name in ("dequantized", "q4")}
     np.testing.assert_allclose(outputs["q4"][1], outputs["dequantized"][1], atol=1e-5)
     assert outputs["q4"][0].shape == (2, 2) and np.isfinite(outputs["q4"][0]).all()
-    with pytest.raises(TrainingError, match="embedding_bits must be 4 or 8"):
+    with pytest.raises(TrainingError, match="embedding_bits must be 4, 8 or 32"):
         quantize_int8(tmp_path / "model.onnx", tmp_path / "q3.onnx", embedding_bits=3)
+
+
+def test_quantize_int8_keeps_small_embedding_tables_in_fp32(tmp_path: Path) -> None:
+    """Position-sized tables are added to every token: they are not stored in 4 bits."""
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnx_ir")
+    from onnx import numpy_helper
+    from service.training.export import MIN_4BIT_ROWS, quantize_int8
+
+    _tiny_classifier(tmp_path / "model.onnx", MIN_4BIT_ROWS - 1, dim=32)
+    quantize_int8(tmp_path / "model.onnx", tmp_path / "q4.onnx")
+    q4 = onnx.load(str(tmp_path / "q4.onnx"))
+    assert not any(n.op_type == "GatherBlockQuantized" for n in q4.graph.node)
+    gather = next(n for n in q4.graph.node if n.op_type == "Gather")
+    table = next(t for t in q4.graph.initializer if t.name == gather.input[0])
+    original = next(t for t in onnx.load(str(tmp_path / "model.onnx")).graph.initializer
+                    if t.name == "emb")
+    assert table.data_type == onnx.TensorProto.FLOAT
+    np.testing.assert_array_equal(numpy_helper.to_array(table), numpy_helper.to_array(original))
+    # the row limit is a parameter; embedding_bits=32 leaves every table as it is
+    quantize_int8(tmp_path / "model.onnx", tmp_path / "q4all.onnx", embedding_min_rows=100)
+    assert any(n.op_type == "GatherBlockQuantized"
+               for n in onnx.load(str(tmp_path / "q4all.onnx")).graph.node)
+    quantize_int8(tmp_path / "model.onnx", tmp_path / "q32.onnx", embedding_bits=32,
+                  embedding_min_rows=100)
+    q32 = onnx.load(str(tmp_path / "q32.onnx"))
+    assert not any(n.op_type == "GatherBlockQuantized" for n in q32.graph.node)
+    assert any(t.name == "emb" and t.data_type == onnx.TensorProto.FLOAT
+               for t in q32.graph.initializer)
 
 
 def test_the_shipped_default_model_has_the_check() -> None:
