@@ -113,7 +113,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         [Path(p) for p in args.data], Path(args.out), base=args.base, epochs=args.epochs,
         seed=args.seed, max_length=args.max_length, batch_size=args.train_batch_size, lr=args.lr,
         target_fpr=args.target_fpr, version=args.version, group_field=args.group_field,
-        val_fraction=args.val_fraction)
+        val_fraction=args.val_fraction, balance_sources=args.balance_sources)
     val = meta.get("validation", {})
     print(f"model written to {args.out}: validation accuracy={val.get('accuracy')} "
           f"auroc={val.get('auroc')} llm-verdict fpr={val.get('llm_verdict_fpr')}",
@@ -227,6 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="hold out whole groups for validation (e.g. HITId: unseen tasks)")
     p.add_argument("--target-fpr", type=float, default=0.01,
                    help="false-positive rate the llm threshold is chosen for")
+    p.add_argument("--balance-sources", action="store_true",
+                   help="weigh each --data file the same in the loss, whatever its size")
     p.add_argument("--version", default=None,
                    help="version written into the metadata, as flags and metrics report it "
                         "(default: dev-<UTC time>, so an unnamed model is never taken for a "

@@ -467,7 +467,7 @@ and per-worker LLM-use rates can be tracked. A verdict is evidence for review,
 {tr.get('train_records')} texts for training and {tr.get('val_records')} held out for
 validation (stratified by label, `val_fraction` {tr.get('val_fraction')}, seed {tr.get('seed')});
 identical texts kept once.{_repair_line(tr)} {tr.get('epochs')} epochs, learning rate {tr.get('lr')}, batch
-size {tr.get('batch_size')}, {_fmt(tr.get('seconds'), 0)} s of training on CPU.
+size {tr.get('batch_size')}, {_fmt(tr.get('seconds'), 0)} s of training on CPU.{_weights_line(tr)}
 
 ## Validation figures
 
@@ -522,6 +522,16 @@ def _repair_line(training: dict[str, Any]) -> str:
         return ""
     return (f" Words glued where line breaks were lost (DetectRL's `themodel`) were split\n"
             f"in {n} texts before training (`service.text.LineBreakRepair`).")
+
+
+def _weights_line(training: dict[str, Any]) -> str:
+    """The card's words on per-file loss weights (``train --balance-sources``), if any."""
+    weights = training.get("source_weights")
+    if not weights:
+        return ""
+    each = ", ".join(f"`{name}` {w:.3g}" for name, w in weights.items())
+    return (f"\nEach file weighed the same in the loss (`--balance-sources`); weight per "
+            f"example: {each}.")
 
 
 def write_model_card(out_dir: Path, meta: dict[str, Any]) -> Path:

@@ -35,7 +35,7 @@ from .export import (EMBEDDING_BLOCK, FP32_FILE, INT8_FILE, METADATA_FILE, MIN_4
                      write_metadata, write_model_card)
 from .familiarity import fit_familiarity
 
-__all__ = ["train_model", "finish_model", "refinish_model"]
+__all__ = ["train_model", "finish_model", "refinish_model", "source_weights"]
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +76,28 @@ def _load_hf(path: Path) -> tuple[Any, Any]:
     return tokenizer, model
 
 
+def source_weights(examples: Sequence[Example]) -> list[float]:
+    """Per-example loss weights that give every source file the same total weight.
+
+    A file of ``n`` examples out of ``N`` in ``S`` files weighs ``N / (S * n)`` per
+    example, so the weights average 1 and a small file (a few hundred crowd
+    summaries beside thousands of DetectRL texts) counts as much as a large one.
+    """
+    counts: dict[str, int] = {}
+    for e in examples:
+        counts[e.source] = counts.get(e.source, 0) + 1
+    total, files = len(examples), len(counts)
+    return [total / (files * counts[e.source]) for e in examples]
+
+
 def _fine_tune(model: Any, tokenizer: Any, train: Sequence[Example], *, epochs: int,
                batch_size: int, lr: float, max_length: int, seed: int,
-               progress: bool) -> float:
-    """Train ``model`` in place; return the mean loss of the last epoch."""
+               progress: bool, weights: Sequence[float] | None = None) -> float:
+    """Train ``model`` in place; return the mean loss of the last epoch.
+
+    ``weights`` (one per example, e.g. from :func:`source_weights`) scale each
+    example's loss; without them every example counts the same.
+    """
     import torch
     from tqdm import tqdm
     from transformers import get_linear_schedule_with_warmup
@@ -87,6 +105,7 @@ def _fine_tune(model: Any, tokenizer: Any, train: Sequence[Example], *, epochs: 
     enc = tokenizer([e.text for e in train], truncation=True, max_length=max_length)
     ids: list[list[int]] = enc["input_ids"]
     labels = torch.tensor([e.label for e in train], dtype=torch.long)
+    example_weights = None if weights is None else torch.tensor(weights, dtype=torch.float32)
     steps_per_epoch = (len(train) + batch_size - 1) // batch_size
     total = steps_per_epoch * epochs
     no_decay = ("bias", "LayerNorm.weight")
@@ -116,8 +135,15 @@ def _fine_tune(model: Any, tokenizer: Any, train: Sequence[Example], *, epochs: 
                 for r, i in enumerate(idx):
                     input_ids[r, :len(ids[i])] = torch.tensor(ids[i])
                     mask[r, :len(ids[i])] = 1
-                out = model(input_ids=input_ids, attention_mask=mask, labels=labels[idx])
-                loss = out.loss
+                if example_weights is None:
+                    loss = model(input_ids=input_ids, attention_mask=mask,
+                                 labels=labels[idx]).loss
+                else:  # weighted mean of the per-example losses
+                    logits = model(input_ids=input_ids, attention_mask=mask).logits
+                    each = torch.nn.functional.cross_entropy(logits, labels[idx],
+                                                             reduction="none")
+                    w = example_weights[idx]
+                    loss = (each * w).sum() / w.sum()
                 if not torch.isfinite(loss):
                     raise TrainingError(f"loss became {loss.item()} at epoch {epoch + 1}; "
                                         "lower the learning rate")
@@ -178,13 +204,16 @@ def train_model(data: list[Path], out: Path, *, base: str = DEFAULT_BASE, epochs
                 seed: int = 13, max_length: int = 256, batch_size: int = 16, lr: float = 6e-5,
                 val_fraction: float = 0.15, target_fpr: float = 0.01,
                 name: str = "crowdguard-detector", version: str | None = None,
-                group_field: str | None = None, progress: bool = True) -> dict[str, Any]:
+                group_field: str | None = None, balance_sources: bool = False,
+                progress: bool = True) -> dict[str, Any]:
     """Train, export, quantize and calibrate a detector into ``out``; return its metadata.
 
     ``out`` receives ``model.int8.onnx``, ``model.onnx``, ``tokenizer.json``,
     ``familiarity.npz``, ``crowdguard-model.json`` and ``MODEL_CARD.md``. Without a
     ``version`` the model is labelled ``dev-<UTC time>``, never taken for a release.
     With ``group_field`` (e.g. ``HITId``) whole groups are held out for validation.
+    With ``balance_sources`` each training file weighs the same in the loss
+    (:func:`source_weights`); validation and calibration are unchanged.
     Raises :class:`InputError` for bad training data and :class:`TrainingError`
     for everything else that goes wrong.
     """
@@ -211,8 +240,10 @@ def train_model(data: list[Path], out: Path, *, base: str = DEFAULT_BASE, epochs
     if max_length > limit:
         raise TrainingError(f"max_length {max_length} exceeds what {resolved.name} supports ({limit})")
     t0 = time.monotonic()
+    weights = source_weights(train) if balance_sources else None
     final_loss = _fine_tune(model, tokenizer, train, epochs=epochs, batch_size=batch_size, lr=lr,
-                            max_length=max_length, seed=seed, progress=progress)
+                            max_length=max_length, seed=seed, progress=progress,
+                            weights=weights)
     train_seconds = time.monotonic() - t0
     log.info("fine-tuning took %.1f s (last epoch loss %.4f)", train_seconds, final_loss)
 
@@ -243,6 +274,9 @@ def train_model(data: list[Path], out: Path, *, base: str = DEFAULT_BASE, epochs
     }
     if group_field is not None:
         training["group_field"] = group_field
+    if weights is not None:
+        training["source_weights"] = {Path(e.source).name: round(w, 4)
+                                      for e, w in zip(train, weights)}
     meta: dict[str, Any] = {
         "format": 1,
         "name": name,

@@ -147,12 +147,22 @@ def test_refinish_redoes_the_steps_after_export_on_the_same_split(
     from service.training import refinish_model, train_model
 
     out = tmp_path / "model"
-    first = train_model([tiny_data], out, base="all-MiniLM-L6-v2", epochs=1, batch_size=8,
-                        max_length=64, val_fraction=0.25, seed=7, progress=False)
+    # two files of 16 and 8 texts, weighed the same in the loss
+    lines = tiny_data.read_bytes().splitlines(keepends=True)
+    files = [tmp_path / "big.jsonl", tmp_path / "small.jsonl"]
+    files[0].write_bytes(b"".join(lines[:8] + lines[12:20]))
+    files[1].write_bytes(b"".join(lines[8:12] + lines[20:]))
+    first = train_model(files, out, base="all-MiniLM-L6-v2", epochs=1, batch_size=8,
+                        max_length=64, val_fraction=0.25, seed=7, balance_sources=True,
+                        progress=False)
+    weights = first["training"]["source_weights"]
+    assert set(weights) == {"big.jsonl", "small.jsonl"}
+    assert weights["small.jsonl"] > 1 > weights["big.jsonl"]
+    assert "Each file weighed the same in the loss" in (out / "MODEL_CARD.md").read_text()
     meta = orjson.loads((out / "crowdguard-model.json").read_bytes())
     meta["evaluations"] = [{"set": "old", "metrics": {}}]
     (out / "crowdguard-model.json").write_bytes(orjson.dumps(meta))
-    again = refinish_model(out, [tiny_data])
+    again = refinish_model(out, files)
     # same fp32 graph, same split: the same calibration, thresholds and familiarity
     for key in ("calibration", "thresholds", "validation", "familiarity", "training"):
         assert again[key] == first[key], key
@@ -160,7 +170,7 @@ def test_refinish_redoes_the_steps_after_export_on_the_same_split(
     before = orjson.loads((out / "crowdguard-model.before-refinish.json").read_bytes())
     assert before["evaluations"] == [{"set": "old", "metrics": {}}]
     assert again["version"] == first["version"]  # kept unless a new one is given
-    assert refinish_model(out, [tiny_data], version="9.9.9")["version"] == "9.9.9"
+    assert refinish_model(out, files, version="9.9.9")["version"] == "9.9.9"
     other = tmp_path / "other.jsonl"
     other.write_bytes(tiny_data.read_bytes().replace(b"i think", b"we think"))
     with pytest.raises(InputError, match="differ from those"):

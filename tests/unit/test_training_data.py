@@ -254,3 +254,15 @@ def test_spaces_lost_with_line_breaks_are_put_back(tmp_path: Path) -> None:
     assert "which are here." in data.texts[-1]
     assert data.duplicates == 1  # the repaired text equals the second one and is kept once
     assert data.repaired == 1
+
+
+def test_source_weights_give_each_file_the_same_total() -> None:
+    from service.training.train import source_weights
+
+    examples = [Example(f"text {i}", i % 2, "big.json", i + 1) for i in range(6)]
+    examples += [Example(f"other {i}", i % 2, "small.csv", i + 2) for i in range(2)]
+    weights = source_weights(examples)
+    assert weights[:6] == [8 / (2 * 6)] * 6 and weights[6:] == [8 / (2 * 2)] * 2
+    assert sum(weights[:6]) == pytest.approx(sum(weights[6:]))  # each file weighs the same
+    assert sum(weights) == pytest.approx(len(examples))  # the mean weight is 1
+    assert source_weights(examples[:6]) == [1.0] * 6  # one file: unweighted
