@@ -306,15 +306,15 @@ def finish_model(out: Path, meta: dict[str, Any], train: Sequence[Example],
     """
     layer, _ = expose_features(out / FP32_FILE)
     # see quantize_int8
-    quantization = {"per_channel": True, "reduce_range": True, "embedding_bits": 4}
+    quantization = {"per_channel": True, "reduce_range": True, "embedding_bits": 4,
+                    "embedding_block": EMBEDDING_BLOCK, "embedding_min_rows": MIN_4BIT_ROWS}
     quantize_int8(out / FP32_FILE, out / INT8_FILE, **quantization)
     meta = {k: v for k, v in meta.items()
             if k not in ("files", "quantization", "calibration", "thresholds", "abstain",
                          "validation", "agreement_int8_fp32", "familiarity")}
     meta.update({
         "files": {"cpu": INT8_FILE, "fp32": FP32_FILE, "tokenizer": TOKENIZER_FILE},
-        "quantization": {"method": "dynamic", **quantization, "embedding_block": EMBEDDING_BLOCK,
-                         "embedding_min_rows": MIN_4BIT_ROWS},
+        "quantization": {"method": "dynamic", **quantization},
         "calibration": {"method": "platt", "a": 1.0, "b": 0.0},
         "thresholds": {"llm": 0.5, "human": 0.5, "target_fpr": target_fpr},
         "abstain": dict(ABSTAIN),
