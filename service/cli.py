@@ -113,7 +113,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         [Path(p) for p in args.data], Path(args.out), base=args.base, epochs=args.epochs,
         seed=args.seed, max_length=args.max_length, batch_size=args.train_batch_size, lr=args.lr,
         target_fpr=args.target_fpr, version=args.version, group_field=args.group_field,
-        val_fraction=args.val_fraction, balance_sources=args.balance_sources)
+        val_fraction=args.val_fraction, balance_sources=args.balance_sources,
+        head_epochs=args.head_epochs)
     val = meta.get("validation", {})
     print(f"model written to {args.out}: validation accuracy={val.get('accuracy')} "
           f"auroc={val.get('auroc')} llm-verdict fpr={val.get('llm_verdict_fpr')}",
@@ -229,6 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="false-positive rate the llm threshold is chosen for")
     p.add_argument("--balance-sources", action="store_true",
                    help="weigh each --data file the same in the loss, whatever its size")
+    p.add_argument("--head-epochs", type=int, default=0,
+                   help="first fit the classifier head on the frozen encoder's features for "
+                        "this many passes, then fine-tune everything (LP-FT; 0: off)")
     p.add_argument("--version", default=None,
                    help="version written into the metadata, as flags and metrics report it "
                         "(default: dev-<UTC time>, so an unnamed model is never taken for a "

@@ -467,7 +467,7 @@ and per-worker LLM-use rates can be tracked. A verdict is evidence for review,
 {tr.get('train_records')} texts for training and {tr.get('val_records')} held out for
 validation (stratified by label, `val_fraction` {tr.get('val_fraction')}, seed {tr.get('seed')});
 identical texts kept once.{_repair_line(tr)} {tr.get('epochs')} epochs, learning rate {tr.get('lr')}, batch
-size {tr.get('batch_size')}, {_fmt(tr.get('seconds'), 0)} s of training on CPU.{_weights_line(tr)}
+size {tr.get('batch_size')}, {_fmt(tr.get('seconds'), 0)} s of training on CPU.{_weights_line(tr)}{_head_line(tr)}
 
 ## Validation figures
 
@@ -532,6 +532,15 @@ def _weights_line(training: dict[str, Any]) -> str:
     each = ", ".join(f"`{name}` {w:.3g}" for name, w in weights.items())
     return (f"\nEach file weighed the same in the loss (`--balance-sources`); weight per "
             f"example: {each}.")
+
+
+def _head_line(training: dict[str, Any]) -> str:
+    """The card's words on the head fitted before fine-tuning (``train --head-epochs``)."""
+    n = training.get("head_epochs")
+    if not n:
+        return ""
+    return (f"\nThe classifier head was first fitted on the frozen encoder's features for {n} "
+            f"passes (`--head-epochs`, LP-FT), then the whole model was fine-tuned.")
 
 
 def write_model_card(out_dir: Path, meta: dict[str, Any]) -> Path:

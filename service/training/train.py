@@ -90,6 +90,94 @@ def source_weights(examples: Sequence[Example]) -> list[float]:
     return [total / (files * counts[e.source]) for e in examples]
 
 
+def _head_logits(model: Any, cls: Any) -> Any:
+    """The classifier head of ``model`` applied to CLS vectors ``cls`` (batch x hidden).
+
+    BERT-family models put the base model's pooler and a linear layer on the
+    first token; MPNet's head takes the hidden-state sequence and reads its first
+    token itself. Either way a one-token sequence stands in for the full one.
+    """
+    seq = cls[:, None, :]
+    pooler = getattr(model.base_model, "pooler", None)
+    if pooler is not None:
+        return model.classifier(model.dropout(pooler(seq)))
+    return model.classifier(seq)
+
+
+def _head_parameters(model: Any) -> list[Any]:
+    """Parameters of the classifier head: everything outside the encoder, plus its pooler."""
+    prefix = model.base_model_prefix + "."
+    return [p for n, p in model.named_parameters()
+            if not n.startswith(prefix) or ".pooler." in f".{n}"]
+
+
+def _fit_head(model: Any, tokenizer: Any, train: Sequence[Example], *, epochs: int,
+              max_length: int, seed: int, progress: bool,
+              weights: Sequence[float] | None = None, lr: float = 1e-3,
+              batch_size: int = 64) -> float:
+    """Fit the classifier head on the frozen encoder's CLS vectors; return the last loss.
+
+    This is the linear-probe step of LP-FT (Kumar et al., ICLR 2022): a head
+    fitted first lets the full fine-tuning start from useful gradients, so it
+    bends the pretrained features less, which tends to hold up better on data
+    unlike the training set. The encoder runs once over the training texts (no
+    dropout); the head then trains for ``epochs`` passes over the cached vectors.
+    """
+    import torch
+    from tqdm import tqdm
+
+    enc = tokenizer([e.text for e in train], truncation=True, max_length=max_length)
+    ids: list[list[int]] = enc["input_ids"]
+    pad = tokenizer.pad_token_id or 0
+    gen = torch.Generator().manual_seed(seed)
+    model.eval()
+    cls = torch.zeros((len(ids), model.config.hidden_size), dtype=torch.float32)
+    batches = _batches(ids, 32, gen)
+    with torch.no_grad(), tqdm(total=len(ids), desc="encoding for the head", unit="text",
+                               disable=not progress, leave=False) as bar:
+        for idx in batches:
+            input_ids, mask = _pad(ids, idx, pad)
+            hidden = model.base_model(input_ids=input_ids, attention_mask=mask).last_hidden_state
+            cls[idx] = hidden[:, 0, :]
+            bar.update(len(idx))
+    labels = torch.tensor([e.label for e in train], dtype=torch.long)
+    w = (torch.ones(len(train)) if weights is None
+         else torch.tensor(weights, dtype=torch.float32))
+    params = _head_parameters(model)
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    model.train()  # dropout on, as in fine-tuning
+    last = float("nan")
+    for _ in range(epochs):
+        order = torch.randperm(len(train), generator=gen)
+        total, norm = 0.0, 0.0
+        for k in range(0, len(order), batch_size):
+            idx = order[k:k + batch_size]
+            each = torch.nn.functional.cross_entropy(_head_logits(model, cls[idx]), labels[idx],
+                                                     reduction="none")
+            loss = (each * w[idx]).sum() / w[idx].sum()
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            total += float(loss.item()) * float(w[idx].sum())
+            norm += float(w[idx].sum())
+        last = total / norm
+    log.info("head fitted on frozen features: %d epochs, last loss %.4f", epochs, last)
+    return last
+
+
+def _pad(ids: Sequence[Sequence[int]], idx: Sequence[int], pad: int) -> tuple[Any, Any]:
+    """Input ids and attention mask of the texts ``idx``, right-padded to the longest."""
+    import torch
+
+    width = max(len(ids[i]) for i in idx)
+    input_ids = torch.full((len(idx), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(idx), width), dtype=torch.long)
+    for r, i in enumerate(idx):
+        input_ids[r, :len(ids[i])] = torch.tensor(ids[i])
+        mask[r, :len(ids[i])] = 1
+    return input_ids, mask
+
+
 def _fine_tune(model: Any, tokenizer: Any, train: Sequence[Example], *, epochs: int,
                batch_size: int, lr: float, max_length: int, seed: int,
                progress: bool, weights: Sequence[float] | None = None) -> float:
@@ -129,12 +217,7 @@ def _fine_tune(model: Any, tokenizer: Any, train: Sequence[Example], *, epochs: 
         for epoch in range(epochs):
             losses: list[float] = []
             for idx in _batches(ids, batch_size, gen):
-                width = max(len(ids[i]) for i in idx)
-                input_ids = torch.full((len(idx), width), pad, dtype=torch.long)
-                mask = torch.zeros((len(idx), width), dtype=torch.long)
-                for r, i in enumerate(idx):
-                    input_ids[r, :len(ids[i])] = torch.tensor(ids[i])
-                    mask[r, :len(ids[i])] = 1
+                input_ids, mask = _pad(ids, idx, pad)
                 if example_weights is None:
                     loss = model(input_ids=input_ids, attention_mask=mask,
                                  labels=labels[idx]).loss
@@ -182,10 +265,12 @@ def _batches(ids: Sequence[Sequence[int]], batch_size: int, gen: Any) -> list[li
 
 
 def _check_args(epochs: int, batch_size: int, lr: float, max_length: int,
-                val_fraction: float, target_fpr: float) -> None:
+                val_fraction: float, target_fpr: float, head_epochs: int = 0) -> None:
     problems = []
     if epochs < 1:
         problems.append(f"epochs must be >= 1 (got {epochs})")
+    if head_epochs < 0:
+        problems.append(f"head_epochs must be >= 0 (got {head_epochs})")
     if batch_size < 1:
         problems.append(f"batch_size must be >= 1 (got {batch_size})")
     if not lr > 0:
@@ -205,7 +290,7 @@ def train_model(data: list[Path], out: Path, *, base: str = DEFAULT_BASE, epochs
                 val_fraction: float = 0.15, target_fpr: float = 0.01,
                 name: str = "crowdguard-detector", version: str | None = None,
                 group_field: str | None = None, balance_sources: bool = False,
-                progress: bool = True) -> dict[str, Any]:
+                head_epochs: int = 0, progress: bool = True) -> dict[str, Any]:
     """Train, export, quantize and calibrate a detector into ``out``; return its metadata.
 
     ``out`` receives ``model.int8.onnx``, ``model.onnx``, ``tokenizer.json``,
@@ -214,10 +299,12 @@ def train_model(data: list[Path], out: Path, *, base: str = DEFAULT_BASE, epochs
     With ``group_field`` (e.g. ``HITId``) whole groups are held out for validation.
     With ``balance_sources`` each training file weighs the same in the loss
     (:func:`source_weights`); validation and calibration are unchanged.
+    With ``head_epochs`` > 0 the classifier head is first fitted on the frozen
+    encoder's features for that many passes (:func:`_fit_head`, LP-FT).
     Raises :class:`InputError` for bad training data and :class:`TrainingError`
     for everything else that goes wrong.
     """
-    _check_args(epochs, batch_size, lr, max_length, val_fraction, target_fpr)
+    _check_args(epochs, batch_size, lr, max_length, val_fraction, target_fpr, head_epochs)
     if version is None:
         version = "dev-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%MZ")
     started = time.monotonic()
@@ -241,6 +328,9 @@ def train_model(data: list[Path], out: Path, *, base: str = DEFAULT_BASE, epochs
         raise TrainingError(f"max_length {max_length} exceeds what {resolved.name} supports ({limit})")
     t0 = time.monotonic()
     weights = source_weights(train) if balance_sources else None
+    if head_epochs:
+        _fit_head(model, tokenizer, train, epochs=head_epochs, max_length=max_length,
+                  seed=seed, progress=progress, weights=weights)
     final_loss = _fine_tune(model, tokenizer, train, epochs=epochs, batch_size=batch_size, lr=lr,
                             max_length=max_length, seed=seed, progress=progress,
                             weights=weights)
@@ -274,6 +364,8 @@ def train_model(data: list[Path], out: Path, *, base: str = DEFAULT_BASE, epochs
     }
     if group_field is not None:
         training["group_field"] = group_field
+    if head_epochs:
+        training["head_epochs"] = head_epochs
     if weights is not None:
         training["source_weights"] = {Path(e.source).name: round(w, 4)
                                       for e, w in zip(train, weights)}

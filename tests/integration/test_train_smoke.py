@@ -147,18 +147,20 @@ def test_refinish_redoes_the_steps_after_export_on_the_same_split(
     from service.training import refinish_model, train_model
 
     out = tmp_path / "model"
-    # two files of 16 and 8 texts, weighed the same in the loss
+    # two files of 16 and 8 texts, weighed the same in the loss; the head fitted first (LP-FT)
     lines = tiny_data.read_bytes().splitlines(keepends=True)
     files = [tmp_path / "big.jsonl", tmp_path / "small.jsonl"]
     files[0].write_bytes(b"".join(lines[:8] + lines[12:20]))
     files[1].write_bytes(b"".join(lines[8:12] + lines[20:]))
     first = train_model(files, out, base="all-MiniLM-L6-v2", epochs=1, batch_size=8,
                         max_length=64, val_fraction=0.25, seed=7, balance_sources=True,
-                        progress=False)
+                        head_epochs=3, progress=False)
     weights = first["training"]["source_weights"]
     assert set(weights) == {"big.jsonl", "small.jsonl"}
     assert weights["small.jsonl"] > 1 > weights["big.jsonl"]
-    assert "Each file weighed the same in the loss" in (out / "MODEL_CARD.md").read_text()
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "Each file weighed the same in the loss" in card
+    assert first["training"]["head_epochs"] == 3 and "`--head-epochs`, LP-FT" in card
     meta = orjson.loads((out / "crowdguard-model.json").read_bytes())
     meta["evaluations"] = [{"set": "old", "metrics": {}}]
     (out / "crowdguard-model.json").write_bytes(orjson.dumps(meta))
@@ -175,3 +177,29 @@ def test_refinish_redoes_the_steps_after_export_on_the_same_split(
     other.write_bytes(tiny_data.read_bytes().replace(b"i think", b"we think"))
     with pytest.raises(InputError, match="differ from those"):
         refinish_model(out, [other])
+
+
+@pytest.mark.timeout(120)
+def test_fit_head_trains_the_head_only_and_separates_the_training_texts() -> None:
+    import torch
+
+    from service.training.bases import resolve_base
+    from service.training.data import Example
+    from service.training.train import _fit_head, _head_logits, _load_hf
+
+    tokenizer, model = _load_hf(resolve_base("all-MiniLM-L6-v2").path)
+    train = [Example(text=t, label=0, source="x", line=i) for i, t in enumerate(HUMAN)]
+    train += [Example(text=t, label=1, source="x", line=i) for i, t in enumerate(LLM)]
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    loss = _fit_head(model, tokenizer, train, epochs=60, max_length=64, seed=3, progress=False)
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    assert changed == {"bert.pooler.dense.weight", "bert.pooler.dense.bias",
+                       "classifier.weight", "classifier.bias"}
+    assert loss < 0.3  # 24 texts in 384 dimensions: the head alone fits them
+    # the head reads the first token as the full model does: same logits in eval mode
+    model.eval()
+    enc = tokenizer(HUMAN[:2] + LLM[:2], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        full = model(**enc).logits
+        cls = model.base_model(**enc).last_hidden_state[:, 0, :]
+        torch.testing.assert_close(_head_logits(model, cls), full)
