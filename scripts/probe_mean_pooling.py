@@ -100,8 +100,9 @@ def main() -> int:
     if args.pooling == "mean":
         use_mean_pooling(model)
     started = time.monotonic()
-    training._fine_tune(model, tokenizer, train, epochs=args.epochs, batch_size=16, lr=args.lr,
-                        max_length=args.max_length, seed=args.seed, progress=True)
+    ids, labels, pad = training._encode(tokenizer, train, args.max_length)
+    training._fine_tune(model, ids, labels, pad=pad, epochs=args.epochs, batch_size=16,
+                        lr=args.lr, seed=args.seed, progress=True)
     result: dict[str, Any] = {k: (str(v) if isinstance(v, Path) else v)
                               for k, v in vars(args).items() if k != "data"}
     result["data"] = [str(p) for p in args.data]

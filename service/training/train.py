@@ -111,10 +111,9 @@ def _head_parameters(model: Any) -> list[Any]:
             if not n.startswith(prefix) or ".pooler." in f".{n}"]
 
 
-def _fit_head(model: Any, tokenizer: Any, train: Sequence[Example], *, epochs: int,
-              max_length: int, seed: int, progress: bool,
-              weights: Sequence[float] | None = None, lr: float = 1e-3,
-              batch_size: int = 64) -> float:
+def _fit_head(model: Any, ids: Sequence[Sequence[int]], labels: Any, *, pad: int, epochs: int,
+              seed: int, progress: bool, weights: Sequence[float] | None = None,
+              lr: float = 1e-3, batch_size: int = 64) -> float:
     """Fit the classifier head on the frozen encoder's CLS vectors; return the last loss.
 
     This is the linear-probe step of LP-FT (Kumar et al., ICLR 2022): a head
@@ -122,13 +121,12 @@ def _fit_head(model: Any, tokenizer: Any, train: Sequence[Example], *, epochs: i
     bends the pretrained features less, which tends to hold up better on data
     unlike the training set. The encoder runs once over the training texts (no
     dropout); the head then trains for ``epochs`` passes over the cached vectors.
+    ``ids`` are the training texts' token ids (:func:`_encode`), ``labels`` a
+    tensor of their labels.
     """
     import torch
     from tqdm import tqdm
 
-    enc = tokenizer([e.text for e in train], truncation=True, max_length=max_length)
-    ids: list[list[int]] = enc["input_ids"]
-    pad = tokenizer.pad_token_id or 0
     gen = torch.Generator().manual_seed(seed)
     model.eval()
     cls = torch.zeros((len(ids), model.config.hidden_size), dtype=torch.float32)
@@ -140,15 +138,14 @@ def _fit_head(model: Any, tokenizer: Any, train: Sequence[Example], *, epochs: i
             hidden = model.base_model(input_ids=input_ids, attention_mask=mask).last_hidden_state
             cls[idx] = hidden[:, 0, :]
             bar.update(len(idx))
-    labels = torch.tensor([e.label for e in train], dtype=torch.long)
-    w = (torch.ones(len(train)) if weights is None
+    w = (torch.ones(len(ids)) if weights is None
          else torch.tensor(weights, dtype=torch.float32))
     params = _head_parameters(model)
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     model.train()  # dropout on, as in fine-tuning
     last = float("nan")
     for _ in range(epochs):
-        order = torch.randperm(len(train), generator=gen)
+        order = torch.randperm(len(ids), generator=gen)
         total, norm = 0.0, 0.0
         for k in range(0, len(order), batch_size):
             idx = order[k:k + batch_size]
@@ -165,6 +162,16 @@ def _fit_head(model: Any, tokenizer: Any, train: Sequence[Example], *, epochs: i
     return last
 
 
+def _encode(tokenizer: Any, train: Sequence[Example], max_length: int) -> tuple[Any, Any, int]:
+    """Token ids (truncated to ``max_length``), the label tensor and the pad id of ``train``."""
+    import torch
+
+    ids: list[list[int]] = tokenizer([e.text for e in train], truncation=True,
+                                     max_length=max_length)["input_ids"]
+    labels = torch.tensor([e.label for e in train], dtype=torch.long)
+    return ids, labels, tokenizer.pad_token_id or 0
+
+
 def _pad(ids: Sequence[Sequence[int]], idx: Sequence[int], pad: int) -> tuple[Any, Any]:
     """Input ids and attention mask of the texts ``idx``, right-padded to the longest."""
     import torch
@@ -178,23 +185,21 @@ def _pad(ids: Sequence[Sequence[int]], idx: Sequence[int], pad: int) -> tuple[An
     return input_ids, mask
 
 
-def _fine_tune(model: Any, tokenizer: Any, train: Sequence[Example], *, epochs: int,
-               batch_size: int, lr: float, max_length: int, seed: int,
-               progress: bool, weights: Sequence[float] | None = None) -> float:
+def _fine_tune(model: Any, ids: Sequence[Sequence[int]], labels: Any, *, pad: int, epochs: int,
+               batch_size: int, lr: float, seed: int, progress: bool,
+               weights: Sequence[float] | None = None) -> float:
     """Train ``model`` in place; return the mean loss of the last epoch.
 
-    ``weights`` (one per example, e.g. from :func:`source_weights`) scale each
+    ``ids`` are the training texts' token ids (:func:`_encode`), ``labels`` a
+    tensor of their labels. ``weights`` (one per example, e.g. from :func:`source_weights`) scale each
     example's loss; without them every example counts the same.
     """
     import torch
     from tqdm import tqdm
     from transformers import get_linear_schedule_with_warmup
 
-    enc = tokenizer([e.text for e in train], truncation=True, max_length=max_length)
-    ids: list[list[int]] = enc["input_ids"]
-    labels = torch.tensor([e.label for e in train], dtype=torch.long)
     example_weights = None if weights is None else torch.tensor(weights, dtype=torch.float32)
-    steps_per_epoch = (len(train) + batch_size - 1) // batch_size
+    steps_per_epoch = (len(ids) + batch_size - 1) // batch_size
     total = steps_per_epoch * epochs
     no_decay = ("bias", "LayerNorm.weight")
     groups = [
@@ -209,7 +214,6 @@ def _fine_tune(model: Any, tokenizer: Any, train: Sequence[Example], *, epochs: 
         optimizer = torch.optim.AdamW(groups, lr=lr)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(0.1 * total), total)
     gen = torch.Generator().manual_seed(seed)
-    pad = tokenizer.pad_token_id or 0
     model.train()
     last_epoch_loss = float("nan")
     bar = tqdm(total=total, desc="training", unit="step", disable=not progress, leave=False)
@@ -328,12 +332,12 @@ def train_model(data: list[Path], out: Path, *, base: str = DEFAULT_BASE, epochs
         raise TrainingError(f"max_length {max_length} exceeds what {resolved.name} supports ({limit})")
     t0 = time.monotonic()
     weights = source_weights(train) if balance_sources else None
+    ids, labels, pad = _encode(tokenizer, train, max_length)
     if head_epochs:
-        _fit_head(model, tokenizer, train, epochs=head_epochs, max_length=max_length,
-                  seed=seed, progress=progress, weights=weights)
-    final_loss = _fine_tune(model, tokenizer, train, epochs=epochs, batch_size=batch_size, lr=lr,
-                            max_length=max_length, seed=seed, progress=progress,
-                            weights=weights)
+        _fit_head(model, ids, labels, pad=pad, epochs=head_epochs, seed=seed, progress=progress,
+                  weights=weights)
+    final_loss = _fine_tune(model, ids, labels, pad=pad, epochs=epochs, batch_size=batch_size,
+                            lr=lr, seed=seed, progress=progress, weights=weights)
     train_seconds = time.monotonic() - t0
     log.info("fine-tuning took %.1f s (last epoch loss %.4f)", train_seconds, final_loss)
 

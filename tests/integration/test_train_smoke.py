@@ -185,13 +185,14 @@ def test_fit_head_trains_the_head_only_and_separates_the_training_texts() -> Non
 
     from service.training.bases import resolve_base
     from service.training.data import Example
-    from service.training.train import _fit_head, _head_logits, _load_hf
+    from service.training.train import _encode, _fit_head, _head_logits, _load_hf
 
     tokenizer, model = _load_hf(resolve_base("all-MiniLM-L6-v2").path)
     train = [Example(text=t, label=0, source="x", line=i) for i, t in enumerate(HUMAN)]
     train += [Example(text=t, label=1, source="x", line=i) for i, t in enumerate(LLM)]
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    loss = _fit_head(model, tokenizer, train, epochs=60, max_length=64, seed=3, progress=False)
+    ids, labels, pad = _encode(tokenizer, train, 64)
+    loss = _fit_head(model, ids, labels, pad=pad, epochs=60, seed=3, progress=False)
     changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
     assert changed == {"bert.pooler.dense.weight", "bert.pooler.dense.bias",
                        "classifier.weight", "classifier.bias"}
