@@ -4,8 +4,9 @@ An experiment, not part of the service. ``A`` and ``B`` are model directories
 written by ``crowdguard train`` from the same base encoder (with their fp32
 ``model.onnx``). ``--out`` becomes a copy of ``A`` whose ``model.onnx`` holds
 ``alpha * A + (1 - alpha) * B`` for every floating-point weight; integer
-constants must be equal in both. The int8 file, calibration, thresholds and
-familiarity fit in ``--out`` are still ``A``'s: re-run them with
+constants must be equal in both. ``A``'s int8 file is not copied, so the new
+directory does not load until its steps after export are re-run: its
+calibration, thresholds and familiarity fit are still ``A``'s. Re-run them with
 ``crowdguard refinish --model OUT --data A's training files``, which rebuilds
 ``A``'s validation split. (When ``B`` was trained with another seed, part of
 that split was ``B``'s training data, so the thresholds come out optimistic;
@@ -26,7 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from service.training.export import FP32_FILE  # noqa: E402
+from service.training.export import FP32_FILE, INT8_FILE  # noqa: E402
 
 
 def soup(a: Path, b: Path, out: Path, alpha: float) -> int:
@@ -34,6 +35,10 @@ def soup(a: Path, b: Path, out: Path, alpha: float) -> int:
     import onnx
     from onnx import numpy_helper
 
+    for d in (a, b):
+        if not (d / FP32_FILE).is_file():
+            raise SystemExit(f"{d} has no {FP32_FILE}: a soup needs the fp32 export that "
+                             "`crowdguard train` writes")
     model_a = onnx.load(a / FP32_FILE)
     model_b = onnx.load(b / FP32_FILE)
     weights_b = {t.name: t for t in model_b.graph.initializer}
@@ -52,7 +57,7 @@ def soup(a: Path, b: Path, out: Path, alpha: float) -> int:
         mixed = (alpha * xa + (1.0 - alpha) * xb).astype(xa.dtype)
         tensor.CopyFrom(numpy_helper.from_array(mixed, tensor.name))
         averaged += 1
-    shutil.copytree(a, out)
+    shutil.copytree(a, out, ignore=shutil.ignore_patterns(INT8_FILE))
     onnx.save(model_a, out / FP32_FILE)
     return averaged
 
