@@ -52,8 +52,8 @@ class LineBreakRepair:
     a space, so 99% of them carry words glued at line ends (``whichare``,
     ``oneswant``), a cue LLM texts lack and a model can learn (the default
     0.2.0, trained with it, scores those abstracts as more LLM-like once the
-    spaces are back; README, "Why the e5 recipe accuses crowd summaries"). A
-    word is split when it is rare in the corpus (at most
+    spaces are back; docs/detector-results.md, "Why the e5 recipe accuses
+    crowd summaries"). A word is split when it is rare in the corpus (at most
     ``rare`` occurrences, case-insensitive, 5 letters or more) and splits into
     two words that are each frequent (``common`` occurrences or more); of the
     possible splits, the one whose rarer half is most frequent wins. A glued

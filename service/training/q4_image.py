@@ -140,7 +140,7 @@ def read_q4_image(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         "layer_norm_eps": eps, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
         "attention_probs_dropout_prob": 0.1, "initializer_range": 0.02,
         # 0, as in multilingual-e5-small's own config.json (the tokenizer pads with 1, masked);
-        # the figures in the README were measured with it
+        # the figures in docs/detector-results.md were measured with it
         "pad_token_id": 0, "position_embedding_type": "absolute",
     }
     return config, weights
