@@ -138,6 +138,7 @@ def _csv(data: bytes, src: str) -> Iterator[Record]:
         raise InputError(f"not UTF-8 (byte {exc.start}); re-save the file as UTF-8",
                          source=src, line=line, reason="not_utf8") from exc
     reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+    start = 1  # the line the record being read starts on
     try:
         if not reader.fieldnames:
             raise InputError("empty CSV file (no header row)", source=src, line=1,
@@ -150,8 +151,10 @@ def _csv(data: bytes, src: str) -> Iterator[Record]:
                 yield Record(src, start, {k: v for k, v in row.items()})
             start = reader.line_num + 1
     except csv.Error as exc:
-        raise InputError(f"CSV cannot be parsed ({exc}); check quoting", source=src,
-                         line=reader.line_num, reason="bad_csv") from exc
+        # csv's own line count stops wherever the parser gave up (at the end of the
+        # file for an unclosed quote), so name the line where the broken record starts
+        raise InputError(f"CSV cannot be parsed ({exc}) in the record starting on this line; "
+                         "check quoting", source=src, line=start, reason="bad_csv") from exc
 
 
 def _not_utf8(raw: bytes) -> bool:

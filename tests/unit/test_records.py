@@ -34,7 +34,12 @@ def test_csv_with_broken_quoting_names_file_and_line(tmp_path):
     c.write_text('id,text\n1,"ok"\n2,"unterminated "quote" here\n', encoding="utf-8")
     with pytest.raises(InputError) as info:
         list(read_records(c))
-    assert "bad.csv:" in str(info.value) and "quoting" in str(info.value)
+    assert "bad.csv:3:" in str(info.value) and "quoting" in str(info.value)
+    # an unclosed quote runs to the end of the file; the error names where it opened
+    c.write_text('id,text\n1,"unterminated quote\n2,ok text\n3,more\n', encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        list(read_records(c))
+    assert "bad.csv:2:" in str(info.value) and "starting on this line" in str(info.value)
 
 
 def test_csv_not_utf8_and_missing_file(tmp_path):
