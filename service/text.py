@@ -5,7 +5,8 @@ model sees; training and inference both call it, so they cannot drift apart.
 :func:`clean_artifacts` removes known dataset artifacts and is applied to
 training data only (it is harmless on live text, but live text has no such
 artifacts to remove); so is :class:`LineBreakRepair`, which needs the word
-counts of a whole corpus.
+counts of a whole corpus. :func:`assistant_reply_formula` finds the opening a chat
+assistant puts before what it was asked to write ("Sure, here's ...").
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 
-__all__ = ["normalize", "clean_artifacts", "word_count", "english_score", "LineBreakRepair"]
+__all__ = ["normalize", "clean_artifacts", "word_count", "english_score", "LineBreakRepair",
+           "assistant_reply_formula"]
 
 _WS = re.compile(r"\s+")
 # DetectRL (and other scraped corpora) lost paragraph breaks as a literal "nn"
@@ -38,6 +40,23 @@ would you your
 def normalize(text: str) -> str:
     """Unicode NFC, whitespace runs (newlines included) collapsed to one space, trimmed."""
     return _WS.sub(" ", unicodedata.normalize("NFC", text)).strip()
+
+
+# A chat assistant asked to write something often answers "Sure, here's a ..." before
+# the text itself, and pasting the whole reply carries the formula along. Only the very
+# start of the text counts, and only an agreement followed by "here is/are" (or an
+# assistant introducing itself as one): a person writing an answer for a task does not
+# open that way, while "Of course, the trial ..." or "Here is my summary" stay unmatched.
+_REPLY_FORMULA = re.compile(
+    r"^[\W_]*(?:(?:sure|certainly|of course|absolutely)\s*[,.!:]?\s+here(?:'s|\u2019s|\s+is|\s+are)\b"
+    r"|as an ai(?: language model| model| assistant)?\s*,\s*i\b)",
+    re.IGNORECASE)
+
+
+def assistant_reply_formula(text: str) -> str | None:
+    """The chat-assistant formula ``text`` opens with (``"Sure, here's"``), or ``None``."""
+    m = _REPLY_FORMULA.match(normalize(text[:200]))
+    return m.group(0).lstrip("\"'\u201c*# ") if m else None
 
 
 def clean_artifacts(text: str) -> str:

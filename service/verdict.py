@@ -6,6 +6,11 @@ thresholds were chosen on held-out data for a target false-positive rate, so
 ``llm`` is only said when the text score clears that bar; texts the model was
 not built for (too short, not English prose, or unlike its training data by
 the feature distance of :mod:`service.detector.familiarity`) are ``uncertain``.
+One piece of evidence overrides the score: a text that opens with a chat
+assistant's reply formula (:func:`service.text.assistant_reply_formula`, "Sure,
+here's ...") is ``llm`` whatever its score and familiarity, with the formula
+quoted as the first reason and ``p_llm`` still the model's own score. Texts too
+short or not English stay ``uncertain``.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Literal
 
 from .detector.model_dir import ModelInfo
 from .detector.detector import TextScore
-from .text import english_score, normalize, word_count
+from .text import assistant_reply_formula, english_score, normalize, word_count
 
 __all__ = ["Verdict", "VerdictLabel", "decide", "VERDICTS"]
 
@@ -63,8 +68,14 @@ def decide(text: str, score: TextScore | None, info: ModelInfo) -> Verdict:
     thr = info.thresholds
     if score.truncated:
         reasons.append(f"scored the first {score.tokens} tokens of a longer text")
+    formula = assistant_reply_formula(text) if abstain is None else None
     if abstain is None:
         abstain = unfamiliar_reason(score, info)
+    if formula is not None:
+        why = ((abstain, f"text score {p:.2f} not used") if abstain is not None
+               else (f"text score {p:.2f}",))
+        return Verdict("llm", p, (f'opens like a chat assistant\'s reply: "{formula}"', *why,
+                                  *reasons))
     if abstain is not None:
         return Verdict("uncertain", p, (abstain, f"text score {p:.2f} not used", *reasons))
     if p >= thr.llm:

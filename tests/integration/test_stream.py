@@ -46,6 +46,7 @@ def test_valid_submissions_flagged_and_invalid_dead_lettered(kafka_bootstrap, to
     valid[0]["events"] = [["key", "a", "2026-11-01T10:00:00Z"], ["paste", "x" * 50,
                                                                    "2026-11-01T10:00:01Z"]]
     valid[1]["extra_unknown_field"] = {"ignored": True}
+    valid[2]["text"] = "Sure, here's a summary of the study: " + valid[2]["text"]
     invalid = {
         b"not json at all": "not_json",
         b"\xff\xfe\x00garbage": "not_utf8",
@@ -73,6 +74,9 @@ def test_valid_submissions_flagged_and_invalid_dead_lettered(kafka_bootstrap, to
             assert "text" not in f and isinstance(f["signals"], dict)
             assert f["feature_distance"] > 0  # the default model has the familiarity check
         assert flags["s-00000"][0]["signals"]["n_pastes"] == 1
+        reply = flags[valid[2]["submission_id"]][0]
+        assert reply["verdict"] == "llm" and reply["reasons"][0].startswith(
+            "opens like a chat assistant's reply")
         letters = [orjson.loads(r.value) for r in dead]
         got = Counter(d["reason"] for d in letters)
         assert got == Counter(invalid.values())

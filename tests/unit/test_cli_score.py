@@ -47,6 +47,16 @@ def test_score_jsonl_keeps_order_ids_and_never_drops(tmp_path, capsysbinary):
     assert "scored 8 records" in err
 
 
+def test_score_names_a_chat_assistants_reply_formula(tmp_path, capsysbinary):
+    reply = "Sure, here's a summary of the study: " + PROSE
+    lines = [orjson.dumps({"id": "r", "text": reply}), orjson.dumps({"id": "p", "text": PROSE})]
+    code, rows, _ = _score(tmp_path, capsysbinary, b"\n".join(lines) + b"\n", "in.jsonl")
+    assert code == 0 and rows[0]["verdict"] == "llm"
+    assert rows[0]["reasons"][0] == "opens like a chat assistant's reply: \"Sure, here's\""
+    assert 0 <= rows[0]["p_llm"] <= 1  # still the model's own score
+    assert not any("chat assistant" in r for r in rows[1]["reasons"])
+
+
 def test_score_csv_with_quoted_newlines_and_bad_quoting(tmp_path, capsysbinary):
     good = f'id,text\n1,"{PROSE}\nsecond line, with a comma"\n'.encode()
     code, rows, _ = _score(tmp_path, capsysbinary, good, "in.csv")

@@ -61,3 +61,40 @@ def test_texts_unlike_the_training_data_get_no_verdict():
     # behaviour cannot turn the unjudged text into llm: fusion sees it as abstained
     pasted = Signals(events_available=True, foreign_paste_share=0.9, foreign_paste_chars=900)
     assert fuse(far, pasted, info.thresholds).verdict == "uncertain"
+
+
+def test_a_chat_assistants_reply_formula_is_llm_whatever_the_score():
+    from dataclasses import replace
+
+    from service.detector.model_dir import Familiarity
+    from service.text import assistant_reply_formula
+
+    reply = "Sure, here's a summary of the study: " + PROSE
+    v = decide(reply, _s(0.05), INFO)
+    assert v.verdict == "llm" and v.p_llm == 0.05
+    assert v.reasons[:2] == ("opens like a chat assistant's reply: \"Sure, here's\"",
+                             "text score 0.05")
+    # unlike the training data: the score is not used, the formula still is
+    info = replace(INFO, familiarity=Familiarity(threshold=0.2, quantile=0.99))
+    far = decide(reply, TextScore(p_llm=0.3, margin=0.0, tokens=40, truncated=False,
+                                  distance=0.5), info)
+    assert far.verdict == "llm" and "text score 0.30 not used" in far.reasons
+    # too short to judge stays uncertain; no score, no verdict
+    assert decide("Sure, here's the summary.", _s(0.99), INFO).verdict == "uncertain"
+    assert decide(reply, None, INFO).verdict == "uncertain"
+    # only the opening counts, and only an agreement followed by "here is/are"
+    for text in ("Of course, the walkers slept longer. " + PROSE,
+                 "Here is my summary. " + PROSE,
+                 "Sure enough, " + PROSE,
+                 PROSE + " Sure, here's what I think.",
+                 'A user said: "as an AI language model, I cannot help". ' + PROSE):
+        assert assistant_reply_formula(text) is None, text
+        assert decide(text, _s(0.05), INFO).verdict == "human"
+    for text, formula in (("Certainly! Here is a news article about it", "Certainly! Here is"),
+                          ('"Of course. Here are ten sentences', "Of course. Here are"),
+                          ("sure here\u2019s a story", "sure here\u2019s"),
+                          ("As an AI language model, I cannot summarise this",
+                           "As an AI language model, I")):
+        assert assistant_reply_formula(text) == formula
+        assert decide(text + " " + PROSE, _s(0.05), INFO).reasons[0] == (
+            f'opens like a chat assistant\'s reply: "{formula}"')
