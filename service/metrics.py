@@ -221,6 +221,11 @@ class Metrics:
             "crowdguard_unfamiliar_texts_total",
             "Scored submissions whose text lies beyond the model's familiarity threshold "
             "(unlike its training data, so given no text verdict)", registry=r)
+        self.reply_formula_texts = Counter(
+            "crowdguard_reply_formula_texts_total",
+            "Scored submissions whose text opens with a chat assistant's reply formula "
+            "(\"Sure, here's ...\"), given llm on that evidence unless too short or not English",
+            registry=r)
         self.dead_letters = Counter(
             "crowdguard_dead_letters_total", "Messages sent to the dead-letter topic, by reason",
             ["reason"], registry=r)
@@ -280,11 +285,13 @@ class Metrics:
         self.batch_seconds.observe(max(0.0, batch_s))
 
     def scored(self, verdict: str, task_id: str, p_llm: float | None = None, *,
-               unfamiliar: bool = False) -> None:
+               unfamiliar: bool = False, reply_formula: bool = False) -> None:
         verdict = verdict if verdict in VERDICTS else "uncertain"
         self.submissions_scored.labels(verdict).inc()
         if unfamiliar:
             self.unfamiliar_texts.inc()
+        if reply_formula:
+            self.reply_formula_texts.inc()
         self.task_submissions_scored.labels(self._task_label(task_id), verdict).inc()
         if p_llm is not None and math.isfinite(p_llm):
             self.llm_probability.observe(p_llm)

@@ -115,6 +115,15 @@ def test_unfamiliar_texts_are_counted(m: Metrics) -> None:
     assert value(s, "crowdguard_submissions_scored_total", verdict="uncertain") == 1
 
 
+def test_reply_formula_texts_are_counted(m: Metrics) -> None:
+    assert value(parse(m), "crowdguard_reply_formula_texts_total") == 0  # exported before any
+    m.scored("llm", "a", p_llm=0.2, reply_formula=True)
+    m.scored("human", "a", p_llm=0.1)
+    s = parse(m)
+    assert value(s, "crowdguard_reply_formula_texts_total") == 1
+    assert value(s, "crowdguard_submissions_scored_total", verdict="llm") == 1
+
+
 def test_dead_letters_batches_latency(m: Metrics) -> None:
     m.dead_lettered("not_json")
     m.dead_lettered("something new")  # unknown reasons must not create series
