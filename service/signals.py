@@ -65,7 +65,7 @@ import orjson
 from .errors import InputError
 from .schema import parse_time
 from .text import normalize
-from .verdict import Verdict
+from .verdict import REPLY_FORMULA_REASON, Verdict
 
 __all__ = [
     "Signals", "compute_signals", "fuse", "parse_mturk_answer", "parse_prolific_log",
@@ -551,6 +551,12 @@ def _looks_abstained(v: Verdict) -> bool:
     return any(r.startswith("text score ") and r.endswith(" not used") for r in v.reasons)
 
 
+def _rests_on_reply_formula(v: Verdict, judged: bool, thresholds: Any) -> bool:
+    # decide() gave llm for a reply formula, and the text score alone would not have
+    return (bool(v.reasons) and v.reasons[0].startswith(REPLY_FORMULA_REASON)
+            and not (judged and v.p_llm is not None and v.p_llm >= float(thresholds.llm)))
+
+
 def fuse(text_verdict: Verdict, signals: Signals, thresholds: Any, *,
          abstained: bool | None = None) -> Verdict:
     """The verdict on text *and* behaviour (policy constants at the top of this module).
@@ -565,7 +571,9 @@ def fuse(text_verdict: Verdict, signals: Signals, thresholds: Any, *,
       never makes ``llm``), with a reason saying so;
     * typed from scratch (typed_share >= TYPED_MIN_SHARE, paste_share <= TYPED_MAX_PASTE_SHARE,
       speed within PLAUSIBLE_CPM): ``uncertain`` becomes ``human`` only when ``p_llm < mid``
-      and the text was judged; an ``llm`` text verdict is kept, with the conflict stated;
+      and the text was judged; an ``llm`` text verdict is kept, with the conflict stated,
+      unless it rests on a chat assistant's reply formula alone (the text score below the
+      ``llm`` threshold): a formula typed by hand is the worker's own words, so ``uncertain``;
     * a paste from the task material is stated, never used as evidence; when it makes up
       at least SOURCE_COPY_MIN_SHARE of the answer (and there is no large foreign paste),
       an ``llm`` text verdict becomes ``uncertain``: the text is the task's, not the worker's.
@@ -633,6 +641,10 @@ def fuse(text_verdict: Verdict, signals: Signals, thresholds: Any, *,
                                    "kept uncertain")
                 else:
                     reasons.append(f"{typed_txt}, but no usable text score: kept uncertain")
+            elif label == "llm" and _rests_on_reply_formula(text_verdict, judged, thresholds):
+                label = "uncertain"
+                reasons.append(f"{typed_txt}: the reply formula was typed, not pasted, and "
+                               "the text score alone does not say llm: llm -> uncertain")
             elif label == "llm":
                 reasons.append(f"{typed_txt}, but text score says llm")
             else:

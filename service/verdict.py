@@ -10,7 +10,8 @@ One piece of evidence overrides the score: a text that opens with a chat
 assistant's reply formula (:func:`service.text.assistant_reply_formula`, "Sure,
 here's ...") is ``llm`` whatever its score and familiarity, with the formula
 quoted as the first reason and ``p_llm`` still the model's own score. Texts too
-short or not English stay ``uncertain``.
+short or not English stay ``uncertain``, and an answer typed by hand is judged
+again by :func:`service.signals.fuse`.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from .detector.model_dir import ModelInfo
 from .detector.detector import TextScore
 from .text import assistant_reply_formula, english_score, normalize, word_count
 
-__all__ = ["Verdict", "VerdictLabel", "decide", "VERDICTS"]
+__all__ = ["Verdict", "VerdictLabel", "decide", "VERDICTS", "REPLY_FORMULA_REASON"]
 
 VerdictLabel = Literal["llm", "human", "uncertain"]
 VERDICTS: tuple[VerdictLabel, ...] = ("llm", "human", "uncertain")
+REPLY_FORMULA_REASON = "opens like a chat assistant's reply"
+"""First reason of an ``llm`` verdict given for a reply formula (read by ``signals.fuse``)."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ def decide(text: str, score: TextScore | None, info: ModelInfo) -> Verdict:
     if formula is not None:
         why = ((abstain, f"text score {p:.2f} not used") if abstain is not None
                else (f"text score {p:.2f}",))
-        return Verdict("llm", p, (f'opens like a chat assistant\'s reply: "{formula}"', *why,
+        return Verdict("llm", p, (f'{REPLY_FORMULA_REASON}: "{formula}"', *why,
                                   *reasons))
     if abstain is not None:
         return Verdict("uncertain", p, (abstain, f"text score {p:.2f} not used", *reasons))

@@ -436,6 +436,19 @@ def test_typed_from_scratch_moves_uncertain_to_human_below_midpoint() -> None:
     assert llm.verdict == "llm" and llm.reasons[-1].endswith("but text score says llm")
 
 
+def test_a_reply_formula_typed_by_hand_is_not_llm_on_its_own() -> None:
+    from service.verdict import REPLY_FORMULA_REASON
+
+    formula = f'{REPLY_FORMULA_REASON}: "Sure, here\'s"'
+    out = fuse(V("llm", 0.1, formula, "text score 0.10"), TYPED_SIG, THR)
+    assert out.verdict == "uncertain" and out.reasons[-1].endswith("llm -> uncertain")
+    # the text score alone says llm: kept, as for any llm text verdict
+    high = fuse(V("llm", 0.95, formula, "text score 0.95"), TYPED_SIG, THR)
+    assert high.verdict == "llm" and high.reasons[-1].endswith("but text score says llm")
+    # pasted from outside the task, the formula stands
+    assert fuse(V("llm", 0.1, formula, "text score 0.10"), FOREIGN_SIG, THR).verdict == "llm"
+
+
 def test_implausible_typing_speed_is_not_evidence() -> None:
     fast = Signals(events_available=True, paste_share=0.0, foreign_paste_share=0.0,
                    foreign_paste_chars=0, typed_share=1.0, typing_speed_cpm=5000.0)
