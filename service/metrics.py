@@ -224,7 +224,7 @@ class Metrics:
         self.reply_formula_texts = Counter(
             "crowdguard_reply_formula_texts_total",
             "Scored submissions whose text opens with a chat assistant's reply formula "
-            "(\"Sure, here's ...\"), given llm on that evidence unless too short or not English",
+            "(\"Sure, here's ...\"); llm on that evidence unless too short, not English or typed by hand",
             registry=r)
         self.dead_letters = Counter(
             "crowdguard_dead_letters_total", "Messages sent to the dead-letter topic, by reason",
