@@ -106,22 +106,18 @@ def test_scored_and_task_cap(m: Metrics) -> None:
     assert value(s, "crowdguard_text_llm_probability_sum") == pytest.approx(6 * 0.9 + 0.1)
 
 
-def test_unfamiliar_texts_are_counted(m: Metrics) -> None:
-    assert value(parse(m), "crowdguard_unfamiliar_texts_total") == 0  # exported before any
-    m.scored("uncertain", "a", p_llm=0.97, unfamiliar=True)
+@pytest.mark.parametrize("flag, name, verdict", [
+    ("unfamiliar", "crowdguard_unfamiliar_texts_total", "uncertain"),
+    ("reply_formula", "crowdguard_reply_formula_texts_total", "llm"),
+])
+def test_unfamiliar_and_reply_formula_texts_are_counted(m: Metrics, flag: str, name: str,
+                                                         verdict: str) -> None:
+    assert value(parse(m), name) == 0  # exported before any
+    m.scored(verdict, "a", p_llm=0.5, **{flag: True})
     m.scored("human", "a", p_llm=0.1)
     s = parse(m)
-    assert value(s, "crowdguard_unfamiliar_texts_total") == 1
-    assert value(s, "crowdguard_submissions_scored_total", verdict="uncertain") == 1
-
-
-def test_reply_formula_texts_are_counted(m: Metrics) -> None:
-    assert value(parse(m), "crowdguard_reply_formula_texts_total") == 0  # exported before any
-    m.scored("llm", "a", p_llm=0.2, reply_formula=True)
-    m.scored("human", "a", p_llm=0.1)
-    s = parse(m)
-    assert value(s, "crowdguard_reply_formula_texts_total") == 1
-    assert value(s, "crowdguard_submissions_scored_total", verdict="llm") == 1
+    assert value(s, name) == 1
+    assert value(s, "crowdguard_submissions_scored_total", verdict=verdict) == 1
 
 
 def test_dead_letters_batches_latency(m: Metrics) -> None:
