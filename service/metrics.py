@@ -223,8 +223,8 @@ class Metrics:
             "(unlike its training data, so given no text verdict)", registry=r)
         self.reply_formula_texts = Counter(
             "crowdguard_reply_formula_texts_total",
-            "Scored submissions whose text opens with a chat assistant's reply formula "
-            "(\"Sure, here's ...\"); llm on that evidence unless too short, not English or typed by hand",
+            "Scored submissions whose verdict rests on a chat assistant's reply formula at the "
+            "start of the text (\"Sure, here's ...\"): llm, or uncertain when typed by hand",
             registry=r)
         self.dead_letters = Counter(
             "crowdguard_dead_letters_total", "Messages sent to the dead-letter topic, by reason",

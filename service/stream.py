@@ -41,8 +41,7 @@ from .rates import PrevalenceTracker, ThresholdTracker, WorkerState
 from .schema import DeadLetter, Flag, Submission, dumps, now_iso, parse_submission, parse_time
 from .settings import Settings
 from .signals import compute_signals, fuse
-from .text import assistant_reply_formula
-from .verdict import decide, unfamiliar_reason
+from .verdict import REPLY_FORMULA_REASON, decide, unfamiliar_reason
 
 __all__ = ["build_app", "Pipeline"]
 
@@ -212,7 +211,8 @@ def build_app(settings: Settings, detector: Detector, metrics: Metrics) -> faust
                 out.append((sub.submission_id.encode(), flag.to_bytes()))
                 metrics.scored(flag.verdict, flag.task_id, flag.p_llm,
                                unfamiliar=unfamiliar_reason(score, detector.info) is not None,
-                               reply_formula=assistant_reply_formula(sub.text) is not None)
+                               reply_formula=any(r.startswith(REPLY_FORMULA_REASON)
+                                                 for r in flag.reasons[:1]))
                 if sub.submitted_at is not None:
                     metrics.end_to_end((datetime.now(timezone.utc)
                                         - sub.submitted_at).total_seconds())

@@ -91,6 +91,7 @@ def test_valid_submissions_flagged_and_invalid_dead_lettered(kafka_bootstrap, to
         scored = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                      if line.startswith("crowdguard_submissions_scored_total{"))
         assert scored == 40
+        assert "crowdguard_reply_formula_texts_total 1.0" in text  # the one reply above
         assert worker.proc.poll() is None
     finally:
         worker.close()
