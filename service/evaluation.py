@@ -22,6 +22,7 @@ __all__ = [
     "accuracy",
     "f1",
     "tpr_at_fpr",
+    "fpr_resolvable",
     "expected_calibration_error",
     "ranking_metrics",
     "fit_platt",
@@ -173,6 +174,16 @@ def fit_platt(z: ArrayLike, y: ArrayLike, *, max_iter: int = 100,
         if improvement < tol * max(1.0, abs(current)):
             break
     return float(w[0]), float(w[1])
+
+
+def fpr_resolvable(n_human: int, target_fpr: float) -> bool:
+    """Whether ``n_human`` validation human texts can show a false-positive rate of ``target_fpr``.
+
+    With fewer than ``1 / target_fpr`` of them, one false positive already
+    exceeds the target, so the ``llm`` threshold goes above all their scores,
+    and the rate on new human texts cannot be read off them.
+    """
+    return n_human * target_fpr >= 1 - 1e-9
 
 
 def choose_thresholds(y: ArrayLike, p: ArrayLike, target_fpr: float = 0.01,

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import CrowdguardError, TrainingError
-from ..evaluation import (auroc, choose_thresholds, fit_platt, platt_probability, summarize,
-                          verdicts_for)
+from ..evaluation import (auroc, choose_thresholds, fit_platt, fpr_resolvable, platt_probability,
+                          summarize, verdicts_for)
 from ..settings import cpu_count
 
 __all__ = ["CalibrationResult", "calibrate"]
@@ -114,6 +114,14 @@ def _agreement(z_int8: np.ndarray, z_fp32: np.ndarray, a: float, b: float,
     }
 
 
+def _warn_if_fpr_unresolvable(n_human: int, target_fpr: float) -> None:
+    if not fpr_resolvable(n_human, target_fpr):
+        log.warning("only %d human texts in the validation part: the llm threshold goes above "
+                    "all of their scores, and a false-positive rate of %g cannot be checked on "
+                    "them (that needs at least %d); add human texts or raise --val-fraction",
+                    n_human, target_fpr, int(np.ceil(1 / target_fpr - 1e-9)))
+
+
 def calibrate(model_dir: Path, texts: Sequence[str], labels: Sequence[int], *,
               target_fpr: float = 0.01, target_fnr: float = 0.05) -> CalibrationResult:
     """Fit calibration and thresholds on validation ``texts`` scored by the model in ``model_dir``.
@@ -125,6 +133,7 @@ def calibrate(model_dir: Path, texts: Sequence[str], labels: Sequence[int], *,
         raise TrainingError("no validation texts to calibrate on; raise val_fraction "
                             "or add training data")
     y = np.asarray(labels, dtype=np.int64)
+    _warn_if_fpr_unresolvable(int(np.sum(y == 0)), target_fpr)
     z_int8 = _margins(model_dir, texts, "int8")
     if not np.isfinite(z_int8).all():
         raise TrainingError("the int8 model produced non-finite scores; training diverged "

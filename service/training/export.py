@@ -27,6 +27,7 @@ from typing import Any
 import orjson
 
 from ..errors import TrainingError
+from ..evaluation import fpr_resolvable
 
 __all__ = [
     "EMBEDDING_BLOCK",
@@ -374,6 +375,13 @@ def _evaluations(evals: list[dict[str, Any]]) -> str:
             + ("\n\nCommands:\n\n" + cmds if cmds else "") + "\n")
 
 
+def _resolution_note(val: dict[str, Any], thr: dict[str, Any]) -> str:
+    n_human, target = val.get("n_human"), thr.get("target_fpr")
+    if n_human is None or target is None or fpr_resolvable(int(n_human), float(target)):
+        return ""
+    return "; too few to show that rate, so the threshold lies above all their scores"
+
+
 def _familiarity_line(fam: dict[str, Any] | None) -> str:
     if not fam:
         return "- No familiarity check: texts unlike the training data are judged like the rest.\n"
@@ -485,7 +493,7 @@ figures are optimistic; evaluate on independent data before relying on them.
 - Calibration: {cal.get('method')} scaling of the raw margin
   z = logit(llm) − logit(human): p = sigmoid({a:.4f} · z {'-' if b < 0 else '+'} {abs(b):.4f}).
 - Verdict `llm` when p ≥ {_fmt(thr.get('llm'), 4)} (chosen for at most
-  {_fmt(thr.get('target_fpr'))} of validation human texts flagged), `human` when
+  {_fmt(thr.get('target_fpr'))} of the {val.get('n_human')} validation human texts flagged{_resolution_note(val, thr)}), `human` when
   p ≤ {_fmt(thr.get('human'), 4)} (at most 5% of validation LLM texts let through, and
   never above 0.5), `uncertain` in between.
 - Abstention: texts with fewer than {abstain.get('min_words')} words or an English

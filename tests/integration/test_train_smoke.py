@@ -63,7 +63,8 @@ def tiny_data(tmp_path: Path) -> Path:
 
 @pytest.mark.timeout(300)
 def test_train_export_calibrate_and_load(tiny_data: Path, tmp_path: Path,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+                                         monkeypatch: pytest.MonkeyPatch,
+                                         caplog: pytest.LogCaptureFixture) -> None:
     from service.detector import Detector
     from service.training import train_model
 
@@ -110,6 +111,11 @@ def test_train_export_calibrate_and_load(tiny_data: Path, tmp_path: Path,
     assert weights and max(int(np.abs(w.astype(np.int16)).max()) for w in weights) <= 64
     card = (out / "MODEL_CARD.md").read_text(encoding="utf-8")
     assert "non-native" in card.lower() and "tiny.jsonl" in card
+    # 3 validation human texts cannot show a 1% false-positive rate: training and card say so
+    assert any("only 3 human texts in the validation part" in r.getMessage()
+               and r.levelname == "WARNING" for r in caplog.records)
+    assert ("of the 3 validation human texts flagged; too few to show that rate, so the "
+            "threshold lies above all their scores") in card
     # what cleaning did to the training texts is recorded, and the card says it
     assert tr["duplicates_dropped"] == 0 and isinstance(tr["line_break_repaired"], int)
     assert f"in {tr['line_break_repaired']} texts before training" in card

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from service.evaluation import (accuracy, auroc, choose_thresholds,
-                                expected_calibration_error, f1, fit_platt, platt_probability,
+from service.evaluation import (accuracy, auroc, choose_thresholds, expected_calibration_error,
+                                f1, fit_platt, fpr_resolvable, platt_probability,
                                 ranking_metrics, summarize, tpr_at_fpr, verdicts_for)
 
 
@@ -155,6 +155,14 @@ def test_choose_thresholds_degenerate() -> None:
     assert 0.5 <= thr["llm"] and thr["human"] <= thr["llm"]
     thr = choose_thresholds([0, 0], [0.1, 0.2])
     assert thr["llm"] >= 0.5 and thr["human"] <= thr["llm"]
+
+
+@pytest.mark.parametrize(("n_human", "target_fpr", "resolvable"), [
+    (100, 0.01, True), (99, 0.01, False), (20, 0.05, True), (19, 0.05, False), (0, 0.5, False),
+    (1000, 0.001, True),
+])
+def test_fpr_resolvable(n_human: int, target_fpr: float, resolvable: bool) -> None:
+    assert fpr_resolvable(n_human, target_fpr) is resolvable
 
 
 def test_verdicts_for() -> None:
