@@ -1,45 +1,87 @@
 """Combine two models' calibrated ``p_llm`` on one labelled file. An experiment, not part of the service.
 
 ``A`` and ``B`` are the JSONL outputs of ``crowdguard score --model DIR FILE --out OUT``
-for two models on the same labelled ``FILE``. Prints AUROC and TPR at 1% and 5%
-FPR of each model and of three label-free combinations (mean probability, mean
-logit, the smaller probability), and the ``llm`` verdict FPR/TPR of each model
-and of the AND rule (``llm`` only where both say ``llm``, ``human`` only where
-both say ``human``).
+for two models on the same labelled ``FILE`` (one line per record, in input
+order). Prints, for each model and for three label-free combinations of the two
+(mean probability, mean logit, the smaller probability), ``service.evaluation``'s
+figures: AUROC, TPR at 1% and 5% FPR, accuracy; and for each model and for the
+AND rule on verdicts (``llm`` only where both say ``llm``, ``human`` only where
+both say ``human``, otherwise ``uncertain``) the ``llm`` verdict FPR and TPR
+and the share ``uncertain``.
 
 Usage: python scripts/probe_score_pair.py FILE A B
 """
+
+from __future__ import annotations
+
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from service.evaluation import ranking_metrics  # noqa: E402
-from service.records import read_records  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-test, a, b = sys.argv[1], sys.argv[2], sys.argv[3]
-y = []
-for rec in read_records(Path(test)):
-    y.append(1 if str(rec.fields.get('label')).lower() in ('llm', 'synthetic') else 0)
-y = np.array(y)
-def load(f):
-    rows = [json.loads(l) for l in open(f)]
-    return np.array([r['p_llm'] for r in rows], dtype=float), [r['verdict'] for r in rows]
-pa, va = load(a); pb, vb = load(b)
-assert len(pa) == len(pb) == len(y)
-logit = lambda p: np.log(np.clip(p, 1e-9, 1 - 1e-9) / np.clip(1 - p, 1e-9, 1))
-def verdict_stats(v):
-    v = np.array(v); llm = v == 'llm'
-    return {'llm_fpr': round(float(llm[y == 0].mean()), 4), 'llm_tpr': round(float(llm[y == 1].mean()), 4),
-            'uncertain': round(float((v == 'uncertain').mean()), 4)}
-out = {}
-for name, s in [('A', pa), ('B', pb), ('mean p', (pa + pb) / 2), ('mean logit', (logit(pa) + logit(pb)) / 2),
-                ('min p', np.minimum(pa, pb))]:
-    out[name] = ranking_metrics(y, s, digits=4)
-out['A verdicts'] = verdict_stats(va); out['B verdicts'] = verdict_stats(vb)
-andv = ['llm' if x == 'llm' and z == 'llm' else ('human' if x == 'human' and z == 'human' else 'uncertain')
-        for x, z in zip(va, vb)]
-out['AND verdicts'] = verdict_stats(andv)
-print(json.dumps(out, indent=1))
+from service.errors import CrowdguardError  # noqa: E402
+from service.evaluation import summarize  # noqa: E402
+from service.records import parse_label, read_records  # noqa: E402
+
+SCORE_FIGURES = ("auroc", "tpr_at_1pct_fpr", "tpr_at_5pct_fpr", "accuracy")
+VERDICT_FIGURES = ("llm_verdict_fpr", "llm_verdict_tpr", "uncertain_share")
+
+
+def labels(path: Path) -> np.ndarray:
+    y = []
+    for rec in read_records(path):
+        if rec.error:
+            raise SystemExit(f"{rec.where}: {rec.error}")
+        y.append(parse_label(rec.fields.get("label", rec.fields.get("labels")),
+                             source=rec.source, line=rec.line))
+    return np.array(y)
+
+
+def scores(path: Path, n: int) -> tuple[np.ndarray, list[str]]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    if len(rows) != n:
+        raise SystemExit(f"{path}: {len(rows)} lines for {n} labelled records; "
+                         "score the same file with `crowdguard score`")
+    missing = [i + 1 for i, r in enumerate(rows) if r.get("p_llm") is None]
+    if missing:
+        raise SystemExit(f"{path}:{missing[0]}: no p_llm ({len(missing)} records not scored)")
+    return np.array([r["p_llm"] for r in rows], dtype=float), [r["verdict"] for r in rows]
+
+
+def and_rule(va: list[str], vb: list[str]) -> list[str]:
+    return [x if x == z and x in ("llm", "human") else "uncertain" for x, z in zip(va, vb)]
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    q = np.clip(p, 1e-9, 1 - 1e-9)
+    return np.log(q / (1 - q))
+
+
+def main() -> int:
+    if len(sys.argv) != 4:
+        raise SystemExit(__doc__.strip().splitlines()[-1])
+    test, a, b = (Path(x) for x in sys.argv[1:])
+    try:
+        y = labels(test)
+    except CrowdguardError as exc:
+        raise SystemExit(str(exc)) from exc
+    pa, va = scores(a, y.size)
+    pb, vb = scores(b, y.size)
+    none = ["uncertain"] * y.size  # combined scores have no verdicts of their own
+    out = {}
+    for name, p, v in [("A", pa, va), ("B", pb, vb), ("mean p", (pa + pb) / 2, none),
+                       ("mean logit", 1 / (1 + np.exp(-(logit(pa) + logit(pb)) / 2)), none),
+                       ("min p", np.minimum(pa, pb), none)]:
+        out[name] = {k: summarize(y, p, v)[k] for k in SCORE_FIGURES}
+    for name, v in [("A", va), ("B", vb), ("AND rule", and_rule(va, vb))]:
+        out[f"{name} verdicts"] = {k: summarize(y, pa, v)[k] for k in VERDICT_FIGURES}
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -183,7 +183,12 @@ def fpr_resolvable(n_human: int, target_fpr: float) -> bool:
     exceeds the target, so the ``llm`` threshold goes above all their scores,
     and the rate on new human texts cannot be read off them.
     """
-    return n_human * target_fpr >= 1 - 1e-9
+    return _allowed_errors(n_human, target_fpr) >= 1
+
+
+def _allowed_errors(n: int, rate: float) -> int:
+    """How many of ``n`` texts may be wrong at an error rate of at most ``rate``."""
+    return int(np.floor(rate * n + 1e-9))
 
 
 def choose_thresholds(y: ArrayLike, p: ArrayLike, target_fpr: float = 0.01,
@@ -209,14 +214,14 @@ def choose_thresholds(y: ArrayLike, p: ArrayLike, target_fpr: float = 0.01,
     human = np.sort(pa[ya == 0])
     llm = np.sort(pa[ya == 1])
 
-    allowed_fp = int(np.floor(target_fpr * human.size + 1e-9))
+    allowed_fp = _allowed_errors(human.size, target_fpr)
     # number of human scores >= v, for every candidate v
     fp_counts = human.size - np.searchsorted(human, values, side="left")
     ok = values[fp_counts <= allowed_fp]
     llm_thr = float(ok[0]) if ok.size else float(np.nextafter(values[-1], np.inf))
     llm_thr = max(llm_thr, 0.5)
 
-    allowed_fn = int(np.floor(target_fnr * llm.size + 1e-9))
+    allowed_fn = _allowed_errors(llm.size, target_fnr)
     fn_counts = np.searchsorted(llm, values, side="right")  # LLM scores <= v
     ok = values[fn_counts <= allowed_fn]
     human_thr = float(ok[-1]) if ok.size else 0.0
