@@ -132,6 +132,20 @@ def cmd_refinish(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_panel(args: argparse.Namespace) -> int:
+    from .training.panel import build_panel, parse_member
+
+    setup_logging("INFO", "console")
+    meta = build_panel([parse_member(m) for m in args.member], Path(args.out), name=args.name,
+                       version=args.version, data=[Path(p) for p in args.data] if args.data else None)
+    val = meta.get("validation") or {}
+    print(f"panel {args.out} of {', '.join(meta['members'])} written"
+          + (f": validation auroc={val.get('auroc')} llm-verdict fpr={val.get('llm_verdict_fpr')} "
+             f"tpr={val.get('llm_verdict_tpr')} uncertain={val.get('uncertain_share')}"
+             if val else ""), file=sys.stderr)
+    return 0
+
+
 def cmd_broker(args: argparse.Namespace) -> int:
     from .broker import LocalBroker
 
@@ -248,6 +262,20 @@ def build_parser() -> argparse.ArgumentParser:
                                      "it (default: keep the old one); give one when the served "
                                      "file changes")
     p.set_defaults(func=cmd_refinish)
+
+    p = sub.add_parser("panel", help="join trained models into one panel directory whose "
+                                     "members must all say llm before it does")
+    p.add_argument("--member", action="append", required=True, metavar="[NAME=]DIR",
+                   help="a model directory written by `train` (two or more; NAME names its "
+                        "sub-directory and its reasons, default: DIR's name)")
+    p.add_argument("--out", required=True, help="panel directory to write (must not exist)")
+    p.add_argument("--name", default="crowdguard-detector", help="the panel's model name")
+    p.add_argument("--version", required=True, help="the panel's version, as flags and "
+                                                     "metrics report it")
+    p.add_argument("--data", nargs="+", help="the files every member was trained on, unchanged: "
+                                             "the panel is then measured on their shared "
+                                             "validation split")
+    p.set_defaults(func=cmd_panel)
 
     p = sub.add_parser("broker", parents=[settings_flags],
                        help="the local Apache Kafka broker for dev, tests and the demo")

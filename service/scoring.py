@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +113,7 @@ def evaluate_files(detector: Detector, paths: Iterable[str | Path], *,
     """
     report: dict[str, Any] = {"model": detector.info.label, "files": {}}
     info = detector.info
-    unchecked = replace(info, familiarity=None)
+    checked = info.checks_familiarity
     for path in paths:
         rows = list(score_file(detector, path))
         y: list[int] = []
@@ -132,15 +132,14 @@ def evaluate_files(detector: Detector, paths: Iterable[str | Path], *,
             y.append(parse_label(label, source=rec.source, line=rec.line))
             p.append(row.verdict.p_llm if row.verdict.p_llm is not None else 0.5)
             v.append(row.verdict.verdict)
-            if info.familiarity is not None:
-                v_off.append(decide(text or "", row.score, unchecked).verdict)
+            if checked:
+                v_off.append(decide(text or "", row.score, info, familiarity=False).verdict)
                 far.append(row.score is not None
                            and unfamiliar_reason(row.score, info) is not None)
             g = rec.fields.get(group_field)
             if g is not None:
                 groups[str(g)].append(len(y) - 1)
         arrays = (np.array(y), np.array(p), np.array(v), np.array(v_off), np.array(far))
-        checked = info.familiarity is not None
         entry: dict[str, Any] = {"all": _figures(*arrays, np.arange(len(y)), checked)}
         if groups:
             entry["groups"] = {g: _figures(*arrays, np.array(ix), checked)

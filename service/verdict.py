@@ -53,7 +53,16 @@ def abstain_reason(text: str, info: ModelInfo) -> str | None:
 
 
 def unfamiliar_reason(score: TextScore, info: ModelInfo) -> str | None:
-    """Why ``score`` should not be trusted because its text is unlike the training data."""
+    """Why ``score`` should not be trusted because its text is unlike the training data.
+
+    For a panel: the first member whose check finds the text unfamiliar, named.
+    """
+    if info.members and score.members:
+        for member_score, member in zip(score.members, info.members, strict=True):
+            why = unfamiliar_reason(member_score, member)
+            if why is not None:
+                return f"{why} (model {member.member_name})"
+        return None
     fam = info.familiarity
     if fam is None or score.distance is None or score.distance <= fam.threshold:
         return None
@@ -61,18 +70,44 @@ def unfamiliar_reason(score: TextScore, info: ModelInfo) -> str | None:
             f"{fam.threshold:.3f}")
 
 
-def decide(text: str, score: TextScore | None, info: ModelInfo) -> Verdict:
-    """Verdict for one text given its score (``None`` when it could not be scored)."""
+def _by_thresholds(p: float, info: ModelInfo) -> tuple[VerdictLabel, str]:
+    thr = info.thresholds
+    if p >= thr.llm:
+        return "llm", f"text score {p:.2f} >= llm threshold {thr.llm:.2f}"
+    if p <= thr.human:
+        return "human", f"text score {p:.2f} <= human threshold {thr.human:.2f}"
+    return "uncertain", f"text score {p:.2f} between thresholds {thr.human:.2f} and {thr.llm:.2f}"
+
+
+def _by_panel(score: TextScore, info: ModelInfo) -> tuple[VerdictLabel, tuple[str, ...]]:
+    said = [(m.member_name, *_by_thresholds(s.p_llm, m))
+            for s, m in zip(score.members, info.members, strict=True)]
+    labels = [label for _, label, _ in said]
+    n = len(said)
+    if len(set(labels)) == 1:
+        label, head = labels[0], f"all {n} models say {labels[0]}"
+    else:
+        label, head = "uncertain", f"the {n} models disagree"
+    return label, (f"{head} (panel score {score.p_llm:.2f})",
+                   *(f"model {name}: {why}" for name, _, why in said))
+
+
+def decide(text: str, score: TextScore | None, info: ModelInfo, *,
+           familiarity: bool = True) -> Verdict:
+    """Verdict for one text given its score (``None`` when it could not be scored).
+
+    ``familiarity=False`` decides as if the model had no familiarity check
+    (evaluation reports both).
+    """
     reasons: list[str] = []
     abstain = abstain_reason(text, info)
     if score is None:
         return Verdict("uncertain", None, (abstain or "not scored",))
     p = score.p_llm
-    thr = info.thresholds
     if score.truncated:
         reasons.append(f"scored the first {score.tokens} tokens of a longer text")
     formula = assistant_reply_formula(text) if abstain is None else None
-    if abstain is None:
+    if abstain is None and familiarity:
         abstain = unfamiliar_reason(score, info)
     if formula is not None:
         why = ((abstain, f"text score {p:.2f} not used") if abstain is not None
@@ -81,13 +116,8 @@ def decide(text: str, score: TextScore | None, info: ModelInfo) -> Verdict:
                                   *reasons))
     if abstain is not None:
         return Verdict("uncertain", p, (abstain, f"text score {p:.2f} not used", *reasons))
-    if p >= thr.llm:
-        label: VerdictLabel = "llm"
-        reasons.insert(0, f"text score {p:.2f} >= llm threshold {thr.llm:.2f}")
-    elif p <= thr.human:
-        label = "human"
-        reasons.insert(0, f"text score {p:.2f} <= human threshold {thr.human:.2f}")
-    else:
-        label = "uncertain"
-        reasons.insert(0, f"text score {p:.2f} between thresholds {thr.human:.2f} and {thr.llm:.2f}")
-    return Verdict(label, p, tuple(reasons))
+    if info.members and score.members:
+        label, why = _by_panel(score, info)
+        return Verdict(label, p, (*why, *reasons))
+    label, reason = _by_thresholds(p, info)
+    return Verdict(label, p, (reason, *reasons))

@@ -30,7 +30,10 @@ class TextScore:
     """Score of one text: calibrated probability, raw margin, and whether it was truncated.
 
     ``distance`` is how far the text's features lie from the training data
-    (:mod:`.familiarity`), or ``None`` for a model without the check.
+    (:mod:`.familiarity`), or ``None`` for a model without the check. A
+    panel's score (:class:`~service.detector.panel.Panel`) holds its members'
+    scores in ``members``, in the order of the panel's metadata; its ``margin``
+    is the mean of their calibrated logits.
     """
 
     p_llm: float
@@ -38,6 +41,7 @@ class TextScore:
     tokens: int
     truncated: bool
     distance: float | None = None
+    members: tuple[TextScore, ...] = ()
 
 
 class Detector:
@@ -78,9 +82,17 @@ class Detector:
 
         ``precision`` picks the ONNX file: ``int8`` (``files.cpu``) or ``fp32``
         (``files.fp32``). By default CPU uses int8 and CUDA uses fp32 when the
-        directory has it (dynamic int8 kernels run on the CPU only).
+        directory has it (dynamic int8 kernels run on the CPU only). A panel
+        directory gives a :class:`~service.detector.panel.Panel` of its members,
+        each loaded this way.
         """
         info = load_model_info(model_dir)
+        if info.members:
+            from .panel import Panel
+
+            return Panel([cls.load(m.path, device=device, threads=threads, calibrated=calibrated,
+                                   precision=precision, batch_size=batch_size)
+                          for m in info.members], info)
         if precision is None:
             precision = "fp32" if device == "cuda" and "fp32" in info.files else "int8"
         role = "cpu" if precision == "int8" else "fp32"

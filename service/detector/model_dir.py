@@ -5,6 +5,16 @@ A model directory holds ``crowdguard-model.json`` (the metadata written by
 files: ``model.int8.onnx`` for CPU and, optionally, ``model.onnx`` (fp32) for
 the GPU path; models trained since 0.2.0 also hold ``familiarity.npz``, the
 features of their training texts (:mod:`.familiarity`).
+
+A *panel* directory (``"kind": "panel"``, written by ``crowdguard panel``)
+holds no ONNX file of its own: its metadata names two or more member model
+directories inside it (``"members"``), each a model directory as above, and
+the rule that joins their verdicts (``"rule": "all-agree"``: ``llm`` or
+``human`` only when every member says so; see :mod:`service.verdict`). Its
+``p_llm`` is the sigmoid of the mean of the members' calibrated logits, so its
+calibration is the identity, and its thresholds (used by the behaviour fusion
+of :mod:`service.signals`) are the members' thresholds joined the same way.
+
 :func:`load_model_info` checks all of it up front and says what
 is missing, so a worker never starts with a half-usable model.
 """
@@ -20,11 +30,26 @@ import orjson
 
 from ..errors import ModelError
 
-__all__ = ["METADATA_FILE", "FORMAT", "ModelInfo", "Thresholds", "Calibration", "Familiarity",
-           "load_model_info"]
+__all__ = ["METADATA_FILE", "FORMAT", "PANEL_KIND", "PANEL_RULES", "ModelInfo", "Thresholds",
+           "Calibration", "Familiarity", "load_model_info", "mean_logit", "logit"]
 
 METADATA_FILE = "crowdguard-model.json"
 FORMAT = 1
+PANEL_KIND = "panel"
+PANEL_RULES = ("all-agree",)
+_P_EPS = 1e-9
+
+
+def logit(p: float) -> float:
+    """``log(p / (1 - p))``, with ``p`` kept off 0 and 1."""
+    p = min(max(float(p), _P_EPS), 1.0 - _P_EPS)
+    return math.log(p / (1.0 - p))
+
+
+def mean_logit(ps: list[float] | tuple[float, ...]) -> float:
+    """The probability whose logit is the mean of the logits of ``ps``: how a panel joins scores."""
+    z = sum(logit(p) for p in ps) / len(ps)
+    return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
 
 
 @dataclass(frozen=True)
@@ -72,11 +97,23 @@ class ModelInfo:
     familiarity: Familiarity | None = None
     validation: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
+    members: tuple[ModelInfo, ...] = ()
+    """The member models of a panel directory; empty for a single model."""
 
     @property
     def label(self) -> str:
         """``name@version``, as flags and metrics report it."""
         return f"{self.name}@{self.version}"
+
+    @property
+    def member_name(self) -> str:
+        """How a panel's reasons name this member: its directory's name."""
+        return self.path.name
+
+    @property
+    def checks_familiarity(self) -> bool:
+        """Whether this model, or any member of this panel, has the familiarity check."""
+        return self.familiarity is not None or any(m.checks_familiarity for m in self.members)
 
     def file(self, role: str) -> Path:
         return self.path / self.files[role]
@@ -111,6 +148,11 @@ def load_model_info(path: str | Path) -> ModelInfo:
     fmt = meta.get("format")
     if fmt != FORMAT:
         raise ModelError(f"{meta_path}: model format {fmt!r}, this crowdguard reads format {FORMAT}")
+    if meta.get("kind", "model") == PANEL_KIND:
+        return _load_panel(root, meta, meta_path)
+    if meta.get("kind", "model") != "model":
+        raise ModelError(f"{meta_path}: unknown model kind {meta.get('kind')!r} "
+                         f"(this crowdguard reads 'model' and {PANEL_KIND!r})")
     files = _need(meta, "files", dict, meta_path)
     for role in ("cpu", "tokenizer"):
         if role not in files:
@@ -161,3 +203,43 @@ def load_model_info(path: str | Path) -> ModelInfo:
         raise ModelError(f"{meta_path}: thresholds must satisfy 0 <= human <= llm <= 1, "
                          f"got human={thresholds.human} llm={thresholds.llm}")
     return info
+
+
+def _load_panel(root: Path, meta: dict[str, Any], meta_path: Path) -> ModelInfo:
+    names = _need(meta, "members", list, meta_path)
+    if len(names) < 2 or not all(isinstance(n, str) and n for n in names):
+        raise ModelError(f"{meta_path}: a panel names two or more member directories "
+                         f"(\"members\": [\"a\", \"b\"]), got {names!r}")
+    if len(set(names)) != len(names):
+        raise ModelError(f"{meta_path}: a member is named twice in {names!r}")
+    rule = meta.get("rule", PANEL_RULES[0])
+    if rule not in PANEL_RULES:
+        raise ModelError(f"{meta_path}: unknown panel rule {rule!r}; known: {', '.join(PANEL_RULES)}")
+    members = []
+    for name in names:
+        sub = root / name
+        if Path(name).is_absolute() or ".." in Path(name).parts or sub.resolve().parent != root.resolve():
+            raise ModelError(f"{meta_path}: member {name!r} must be a directory directly "
+                             "inside the panel directory")
+        info = load_model_info(sub)
+        if info.members:
+            raise ModelError(f"{sub}: a panel member cannot be a panel itself")
+        members.append(info)
+    llm = mean_logit([m.thresholds.llm for m in members])
+    human = mean_logit([m.thresholds.human for m in members])
+    fprs = {m.thresholds.target_fpr for m in members}
+    return ModelInfo(
+        path=root,
+        name=str(_need(meta, "name", str, meta_path)),
+        version=str(_need(meta, "version", str, meta_path)),
+        max_length=max(m.max_length for m in members),
+        files={},
+        calibration=Calibration("identity", 1.0, 0.0),
+        thresholds=Thresholds(llm, min(human, llm), fprs.pop() if len(fprs) == 1 else None),
+        min_words=max(m.min_words for m in members),
+        min_english=max(m.min_english for m in members),
+        familiarity=None,
+        validation=dict(meta.get("validation") or {}),
+        raw=meta,
+        members=tuple(members),
+    )

@@ -393,8 +393,38 @@ def _familiarity_line(fam: dict[str, Any] | None) -> str:
             f"the training data.\n")
 
 
+def render_panel_card(meta: dict[str, Any]) -> str:
+    """The card (Markdown) of a panel directory: its members, rule and figures."""
+    val = meta.get("validation") or {}
+    members = meta.get("members", [])
+    versions = meta.get("member_versions", {})
+    rows = "\n".join(f"| `{m}` | {versions.get(m, 'n/a')} | [card]({m}/{CARD_FILE}) |"
+                      for m in members)
+    keys = [("n", "texts"), ("auroc", "AUROC"), ("tpr_at_5pct_fpr", "TPR at 5% FPR"),
+            ("llm_verdict_fpr", "share of human texts with verdict `llm`"),
+            ("llm_verdict_tpr", "share of LLM texts with verdict `llm`"),
+            ("uncertain_share", "share `uncertain`"), ("ece", "expected calibration error")]
+    figures = ("\n## Validation\n\nOn the validation texts the members share (they set the "
+               "members' calibration and thresholds, so these figures say how the thresholds "
+               "combine, not how the panel does on new writing):\n\n| figure | value |\n|---|---|\n"
+               + "\n".join(f"| {label} | {_fmt(val.get(k))} |" for k, label in keys) + "\n"
+               if val else "\nNo validation figures: the panel was built without `--data`.\n")
+    return (f"# Model card: {meta.get('name')} {meta.get('version')} (panel)\n\n"
+            f"A panel of {len(members)} models, each trained by `crowdguard train` and "
+            f"described in its own card. Every text is scored by every member. Rule "
+            f"`{meta.get('rule')}`: the verdict is `llm` only when every member's own "
+            f"thresholds say `llm`, `human` only when every member's say `human`, and "
+            f"`uncertain` otherwise; a text too short, not English, or unlike the training "
+            f"data of any member gets `uncertain`. `p_llm` is the sigmoid of the mean of the "
+            f"members' calibrated logits. Built {meta.get('created_at')} by `crowdguard panel`."
+            f"\n\n| member | model | card |\n|---|---|---|\n{rows}\n{figures}"
+            f"{_evaluations(meta.get('evaluations', []))}")
+
+
 def render_model_card(meta: dict[str, Any]) -> str:
-    """The model card (Markdown) for the metadata ``meta``."""
+    """The model card (Markdown) for the metadata ``meta`` (a panel's: :func:`render_panel_card`)."""
+    if meta.get("kind") == "panel":
+        return render_panel_card(meta)
     val = meta.get("validation", {})
     tr = meta.get("training", {})
     thr = meta.get("thresholds", {})

@@ -145,6 +145,25 @@ def test_train_export_calibrate_and_load(tiny_data: Path, tmp_path: Path,
     expected = 1.0 / (1.0 + np.exp(-(cal["a"] * raw + cal["b"])))
     np.testing.assert_allclose(det.probabilities(HUMAN[:2]), expected, rtol=1e-6)
 
+    # a panel of the model twice, measured on the validation split its members share:
+    # the same texts, and the verdicts of the model alone
+    from service.training.data import load_dataset, split_validation
+    from service.training.panel import build_panel
+    from service.verdict import decide
+
+    panel_meta = build_panel([("a", out), ("b", out)], tmp_path / "panel", name="pair",
+                             version="t", data=[tiny_data])
+    val = panel_meta["validation"]
+    assert val["n"] == 6 and val["n_llm"] == 3
+    _, held_out = split_validation(load_dataset([tiny_data]).examples, 0.25, 7)
+    alone = [decide(e.text, s, det.info).verdict
+             for e, s in zip(held_out, det.score([e.text for e in held_out]), strict=True)]
+    llm_of_humans = [v == "llm" for v, e in zip(alone, held_out, strict=True) if e.label == 0]
+    assert val["llm_verdict_fpr"] == pytest.approx(sum(llm_of_humans) / len(llm_of_humans))
+    assert val["uncertain_share"] == pytest.approx(
+        sum(v == "uncertain" for v in alone) / len(alone))
+    assert "| texts | 6 |" in (tmp_path / "panel" / "MODEL_CARD.md").read_text(encoding="utf-8")
+
 
 @pytest.mark.timeout(300)
 def test_refinish_redoes_the_steps_after_export_on_the_same_split(

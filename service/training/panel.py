@@ -1,0 +1,140 @@
+"""``crowdguard panel``: join trained model directories into one panel directory.
+
+The members are copied (the files their metadata names, plus their model
+cards) into sub-directories of the panel, so the panel is one self-contained
+directory like any model. The panel's metadata names them and the rule that
+joins their verdicts (:mod:`service.detector.model_dir`, :mod:`service.verdict`).
+
+Given the files the members were trained on (``data``), the panel is measured
+on their shared validation split: members trained with the same files, seed
+and validation share hold out the same texts whatever their base encoder
+(:func:`~service.training.data.split_validation`), and those texts calibrated
+and placed the thresholds of each member, so the panel's validation figures
+say how the members' thresholds combine, not how the panel does on new
+writing. Members trained on different files or splits are refused when data
+is given: there would be no text that neither of them trained on.
+
+Needs the runtime only (onnxruntime, tokenizers): no torch.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ..detector.model_dir import METADATA_FILE, PANEL_KIND, PANEL_RULES, load_model_info
+from ..errors import InputError, ModelError, TrainingError
+from .data import load_dataset, split_validation
+from .export import CARD_FILE, write_metadata, write_model_card
+
+__all__ = ["build_panel", "parse_member"]
+
+log = logging.getLogger(__name__)
+
+
+def parse_member(spec: str) -> tuple[str, Path]:
+    """``NAME=DIR`` or ``DIR`` (named after the directory) -> ``(name, dir)``."""
+    name, sep, path = spec.partition("=")
+    if not sep:
+        path, name = spec, Path(spec.rstrip("/")).name
+    if not name or "/" in name or name in (".", ".."):
+        raise InputError(f"member {spec!r}: the name must be a plain directory name "
+                         "(NAME=DIR)", reason="bad_member")
+    return name, Path(path)
+
+
+def _split_key(meta: dict[str, Any]) -> tuple[Any, ...]:
+    tr = meta.get("training") or {}
+    return (tuple((d.get("file"), d.get("sha256")) for d in tr.get("data", [])),
+            tr.get("seed"), tr.get("val_fraction"), tr.get("group_field"))
+
+
+def build_panel(members: list[tuple[str, Path]], out: Path, *, name: str, version: str,
+                data: list[Path] | None = None, rule: str = PANEL_RULES[0],
+                threads: int = 1) -> dict[str, Any]:
+    """Write a panel directory ``out`` of ``members``; return its metadata."""
+    if len(members) < 2:
+        raise InputError("a panel needs two or more members", reason="bad_member")
+    names = [n for n, _ in members]
+    if len(set(names)) != len(names):
+        raise InputError(f"member names must differ, got {names}; name them NAME=DIR",
+                         reason="bad_member")
+    if rule not in PANEL_RULES:
+        raise InputError(f"unknown rule {rule!r}; known: {', '.join(PANEL_RULES)}",
+                         reason="bad_rule")
+    metas = []
+    for member_name, path in members:
+        info = load_model_info(path)  # fails fast on anything that is not a model
+        if info.members:
+            raise ModelError(f"{path} is a panel; a member must be a single model")
+        metas.append(info.raw)
+    if out.exists():
+        raise TrainingError(f"{out} exists; give a new directory for the panel")
+    tmp = out.with_name(out.name + ".partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    try:
+        for (member_name, path), meta in zip(members, metas, strict=True):
+            dst = tmp / member_name
+            dst.mkdir()
+            for file in [*meta["files"].values(), METADATA_FILE, CARD_FILE]:
+                if (path / file).is_file():
+                    shutil.copy2(path / file, dst / file)
+        meta: dict[str, Any] = {
+            "format": 1,
+            "kind": PANEL_KIND,
+            "name": name,
+            "version": version,
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "rule": rule,
+            "members": names,
+            "member_versions": {n: f"{m.get('name')}@{m.get('version')}"
+                                for n, m in zip(names, metas, strict=True)},
+        }
+        write_metadata(tmp, meta)
+        if data is not None:
+            meta["validation"] = _validate(tmp, metas, data, threads)
+            write_metadata(tmp, meta)
+        write_model_card(tmp, meta)
+        load_model_info(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    tmp.rename(out)
+    return meta
+
+
+def _validate(panel_dir: Path, metas: list[dict[str, Any]], data: list[Path],
+              threads: int) -> dict[str, Any]:
+    """The panel's figures on the validation split its members share."""
+    from ..detector import Detector
+    from ..evaluation import summarize
+    from ..verdict import decide
+
+    keys = {_split_key(m) for m in metas}
+    if len(keys) != 1:
+        raise InputError("the members were not trained on the same files, seed and validation "
+                         "share, so they share no validation texts; build the panel without "
+                         "--data", reason="data_mismatch")
+    tr = metas[0]["training"]
+    dataset = load_dataset(data, group_field=tr.get("group_field"))
+    given = tuple((f.file, f.sha256) for f in dataset.files)
+    if given != keys.pop()[0]:
+        raise InputError("the data files differ from those the members were trained on "
+                         "(names and hashes are in their metadata)", reason="data_mismatch")
+    _, val = split_validation(dataset.examples, float(tr["val_fraction"]), int(tr["seed"]))
+    panel = Detector.load(panel_dir, threads=threads)
+    texts = [e.text for e in val]
+    scores = panel.score(texts)
+    verdicts = [decide(t, s, panel.info).verdict for t, s in zip(texts, scores, strict=True)]
+    figures = summarize([e.label for e in val], [s.p_llm for s in scores], verdicts)
+    log.info("panel validation on %d texts: %s", len(val),
+             orjson.dumps({k: figures[k] for k in ("auroc", "llm_verdict_fpr",
+                                                   "llm_verdict_tpr", "uncertain_share")}).decode())
+    return figures

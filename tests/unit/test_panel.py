@@ -1,0 +1,162 @@
+"""Panels of models: the directory format, the all-agree rule, and scoring through members."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import orjson
+import pytest
+
+from service.cli import main
+from service.detector import Detector
+from service.detector.detector import TextScore
+from service.detector.model_dir import (Calibration, Familiarity, ModelInfo, Thresholds,
+                                        load_model_info, logit, mean_logit)
+from service.errors import InputError, ModelError
+from service.settings import DEFAULT_MODEL_DIR
+from service.training.panel import build_panel, parse_member
+from service.verdict import decide, unfamiliar_reason
+
+PROSE = ("The walkers in this study slept for longer and they said that they were less tired "
+         "during the day than the people who did not walk at all.")
+
+
+def _info(name: str, llm: float, human: float, familiarity: float | None = None) -> ModelInfo:
+    return ModelInfo(path=Path(name), name="m", version="1", max_length=256, files={},
+                     calibration=Calibration(), thresholds=Thresholds(llm=llm, human=human),
+                     familiarity=None if familiarity is None else Familiarity(familiarity))
+
+
+A = _info("minilm", llm=0.9, human=0.3, familiarity=0.2)
+B = _info("e5", llm=0.8, human=0.1)
+PANEL = replace(_info("panel", llm=0.85, human=0.2), members=(A, B))
+
+
+def _panel_score(pa: float, pb: float, da: float | None = 0.1) -> TextScore:
+    members = (TextScore(pa, 0.0, 40, False, da), TextScore(pb, 0.0, 40, False, None))
+    p = mean_logit([pa, pb])
+    return TextScore(p, logit(p), 40, False, None, members)
+
+
+def single_model_dir() -> Path:
+    """A single-model directory shipped in the repository (the default, or its first member)."""
+    info = load_model_info(DEFAULT_MODEL_DIR)
+    return info.members[0].path if info.members else info.path
+
+
+def test_mean_logit_joins_probabilities_in_logit_space() -> None:
+    assert mean_logit([0.3, 0.3]) == pytest.approx(0.3)
+    assert mean_logit([0.9, 0.1]) == pytest.approx(0.5)
+    assert mean_logit([0.99, 0.5]) == pytest.approx(1 / (1 + math.exp(-logit(0.99) / 2)))
+    assert 0.0 < mean_logit([0.0, 1.0 - 1e-12]) < 1.0  # extremes stay finite
+
+
+@pytest.mark.parametrize(("pa", "pb", "verdict", "head"), [
+    (0.95, 0.85, "llm", "all 2 models say llm"),
+    (0.95, 0.5, "uncertain", "the 2 models disagree"),      # e5 alone cannot accuse ...
+    (0.5, 0.99, "uncertain", "the 2 models disagree"),      # ... nor can minilm
+    (0.2, 0.05, "human", "all 2 models say human"),
+    (0.2, 0.15, "uncertain", "the 2 models disagree"),      # human for one, between for other
+    (0.5, 0.5, "uncertain", "all 2 models say uncertain"),
+])
+def test_all_agree_rule(pa: float, pb: float, verdict: str, head: str) -> None:
+    v = decide(PROSE, _panel_score(pa, pb), PANEL)
+    assert v.verdict == verdict
+    assert v.reasons[0].startswith(head) and "panel score" in v.reasons[0]
+    # every member's score and verdict is a reason of its own
+    assert v.reasons[1].startswith(f"model minilm: text score {pa:.2f}")
+    assert v.reasons[2].startswith(f"model e5: text score {pb:.2f}")
+    assert v.p_llm == pytest.approx(mean_logit([pa, pb]))
+
+
+def test_a_text_unlike_any_members_training_data_gets_no_verdict() -> None:
+    far = _panel_score(0.95, 0.95, da=0.5)
+    assert unfamiliar_reason(far, PANEL) == ("unlike the model's training data: feature "
+                                             "distance 0.500 > 0.200 (model minilm)")
+    v = decide(PROSE, far, PANEL)
+    assert v.verdict == "uncertain" and "not used" in v.reasons[1]
+    # evaluation's "check off" figures decide without it
+    assert decide(PROSE, far, PANEL, familiarity=False).verdict == "llm"
+    assert PANEL.checks_familiarity and not B.checks_familiarity
+    assert unfamiliar_reason(_panel_score(0.95, 0.95), PANEL) is None
+
+
+def test_parse_member() -> None:
+    assert parse_member("e5=runs/x") == ("e5", Path("runs/x"))
+    assert parse_member("runs/minilm/") == ("minilm", Path("runs/minilm/"))
+    with pytest.raises(InputError, match="plain directory name"):
+        parse_member("a/b=runs/x")
+
+
+def test_a_panel_of_one_model_twice_scores_as_that_model(tmp_path: Path) -> None:
+    src = single_model_dir()
+    out = tmp_path / "panel"
+    meta = build_panel([("a", src), ("b", src)], out, name="pair", version="t1")
+    assert meta["members"] == ["a", "b"] and meta["rule"] == "all-agree"
+    info = load_model_info(out)
+    assert info.label == "pair@t1" and [m.member_name for m in info.members] == ["a", "b"]
+    assert info.thresholds.llm == pytest.approx(info.members[0].thresholds.llm)
+    assert "(panel)" in (out / "MODEL_CARD.md").read_text(encoding="utf-8")
+
+    texts = [PROSE, "This study investigates the efficacy of a novel intervention, demonstrating "
+                    "significant improvements in sleep quality and daytime fatigue among adults."]
+    single = Detector.load(src)
+    panel = Detector.load(out)
+    for s, ps in zip(single.score(texts), panel.score(texts), strict=True):
+        assert ps.p_llm == pytest.approx(s.p_llm, abs=1e-9)
+        assert [m.p_llm for m in ps.members] == [s.p_llm, s.p_llm]
+        assert [m.distance for m in ps.members] == [s.distance, s.distance]
+        assert decide(PROSE, ps, panel.info).verdict == decide(PROSE, s, single.info).verdict
+
+    # the command line builds the same, and refuses to overwrite
+    assert main(["panel", "--member", f"a={src}", "--member", f"b={src}",
+                 "--out", str(tmp_path / "cli"), "--version", "t1"]) == 0
+    assert main(["panel", "--member", f"a={src}", "--member", f"b={src}",
+                 "--out", str(tmp_path / "cli"), "--version", "t1"]) == 2
+
+
+def test_panel_validation_refuses_data_the_members_were_not_trained_on(tmp_path: Path) -> None:
+    src = single_model_dir()
+    other = tmp_path / "other.jsonl"
+    other.write_bytes(orjson.dumps({"text": PROSE, "label": "human"}) + b"\n")
+    with pytest.raises(InputError, match="differ from those the members were trained on"):
+        build_panel([("a", src), ("b", src)], tmp_path / "p", name="p", version="1",
+                    data=[other])
+    assert not (tmp_path / "p").exists() and not (tmp_path / "p.partial").exists()
+
+
+def _write_panel(root: Path, meta: dict) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "crowdguard-model.json").write_bytes(orjson.dumps(meta))
+    return root
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    ({"members": ["a"]}, "two or more member directories"),
+    ({"members": ["a", "a"]}, "named twice"),
+    ({"members": ["a", "../b"]}, "directly inside the panel directory"),
+    ({"rule": "majority"}, "unknown panel rule"),
+    ({"kind": "forest"}, "unknown model kind"),
+    ({"members": ["a", "missing"]}, "does not exist"),
+])
+def test_broken_panel_directories_are_explained(tmp_path: Path, edit: dict, message: str) -> None:
+    import shutil
+
+    root = tmp_path / "panel"
+    root.mkdir()
+    for name in ("a", "b"):
+        shutil.copytree(single_model_dir(), root / name)
+    meta = {"format": 1, "kind": "panel", "name": "p", "version": "1", "members": ["a", "b"],
+            **edit}
+    with pytest.raises(ModelError, match=message):
+        load_model_info(_write_panel(root, meta))
+
+
+def test_a_panel_cannot_be_a_member(tmp_path: Path) -> None:
+    src = single_model_dir()
+    inner = tmp_path / "inner"
+    build_panel([("a", src), ("b", src)], inner, name="p", version="1")
+    with pytest.raises(ModelError, match="a member must be a single model"):
+        build_panel([("a", src), ("b", inner)], tmp_path / "outer", name="p", version="1")
