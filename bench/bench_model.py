@@ -7,7 +7,10 @@
 * torch fp32 of a bert-base-sized encoder (the study's e5-base size; random
   weights: throughput does not depend on the values).
 
-All rows read the texts with the model's own ``tokenizer.json``.
+All rows read the texts with the model's own ``tokenizer.json``. For a panel
+directory (``crowdguard panel``) the int8 row is the whole panel, and the rows
+after it are given for each member: its own int8 and fp32 files and torch fp32
+of its base; the bert-base-sized row reads the first member's tokenizer.
 
 Usage: python bench/bench_model.py [--model DIR] [--data FILE] [--n 512] [--batch 32]
        [--threads N] [--out bench/results/model.json]
@@ -91,24 +94,41 @@ def main() -> int:
     args = ap.parse_args()
     texts = load_texts(args.data, args.n)
     info = Detector.load(args.model).info
-    max_length = info.max_length
-    tokenizer = info.file("tokenizer")
-    base = info.raw.get("base", {}).get("name", "all-MiniLM-L6-v2")  # models before 0.3.0
+    singles = info.members or (info,)
     res: dict[str, float] = {}
     res["onnx_int8"] = onnx_rate(args.model, "int8", texts, args.batch, args.threads)
-    print(f"onnxruntime int8: {res['onnx_int8']:.1f} docs/s", file=sys.stderr)
-    if (args.model / "model.onnx").exists():
-        res["onnx_fp32"] = onnx_rate(args.model, "fp32", texts, args.batch, args.threads)
-        print(f"onnxruntime fp32: {res['onnx_fp32']:.1f} docs/s", file=sys.stderr)
+    print(f"onnxruntime int8{' (panel)' if info.members else ''}: {res['onnx_int8']:.1f} docs/s",
+          file=sys.stderr)
+    bases: list[str] = []
+    for single in singles:
+        suffix = f"_{single.member_name}" if info.members else ""
+        base = single.raw.get("base", {}).get("name", "all-MiniLM-L6-v2")  # models before 0.3.0
+        bases.append(base)
+        if info.members:
+            res["onnx_int8" + suffix] = onnx_rate(single.path, "int8", texts, args.batch,
+                                                  args.threads)
+            print(f"onnxruntime int8 {single.member_name}: {res['onnx_int8' + suffix]:.1f} docs/s",
+                  file=sys.stderr)
+        if "fp32" in single.files and single.files["fp32"] != single.files["cpu"]:
+            res["onnx_fp32" + suffix] = onnx_rate(single.path, "fp32", texts, args.batch,
+                                                  args.threads)
+            print(f"onnxruntime fp32{suffix}: {res['onnx_fp32' + suffix]:.1f} docs/s",
+                  file=sys.stderr)
+        if not args.skip_torch:
+            from service.training.train import resolve_base
+
+            res["torch_fp32_base" + suffix] = torch_rate(
+                str(resolve_base(base).path), single.file("tokenizer"), texts, args.batch,
+                args.threads, single.max_length)
+            print(f"torch fp32 {base}: {res['torch_fp32_base' + suffix]:.1f} docs/s",
+                  file=sys.stderr)
+    max_length = info.max_length
+    tokenizer = singles[0].file("tokenizer")
+    base = " + ".join(bases)
     if not args.skip_torch:
         from tokenizers import Tokenizer
         from transformers import BertConfig
 
-        from service.training.train import resolve_base
-
-        res["torch_fp32_base"] = torch_rate(str(resolve_base(base).path), tokenizer, texts,
-                                            args.batch, args.threads, max_length)
-        print(f"torch fp32 {base}: {res['torch_fp32_base']:.1f} docs/s", file=sys.stderr)
         vocab = Tokenizer.from_file(str(tokenizer)).get_vocab_size()
         bert_base = BertConfig(vocab_size=vocab, hidden_size=768, num_hidden_layers=12,
                                num_attention_heads=12, intermediate_size=3072, num_labels=2)

@@ -56,7 +56,7 @@ def _split_key(meta: dict[str, Any]) -> tuple[Any, ...]:
 
 def build_panel(members: list[tuple[str, Path]], out: Path, *, name: str, version: str,
                 data: list[Path] | None = None, rule: str = PANEL_RULES[0],
-                threads: int = 1) -> dict[str, Any]:
+                threads: int | None = None) -> dict[str, Any]:
     """Write a panel directory ``out`` of ``members``; return its metadata."""
     if len(members) < 2:
         raise InputError("a panel needs two or more members", reason="bad_member")
@@ -111,10 +111,11 @@ def build_panel(members: list[tuple[str, Path]], out: Path, *, name: str, versio
 
 
 def _validate(panel_dir: Path, metas: list[dict[str, Any]], data: list[Path],
-              threads: int) -> dict[str, Any]:
+              threads: int | None) -> dict[str, Any]:
     """The panel's figures on the validation split its members share."""
     from ..detector import Detector
     from ..evaluation import summarize
+    from ..settings import cpu_count
     from ..verdict import decide
 
     keys = {_split_key(m) for m in metas}
@@ -129,7 +130,7 @@ def _validate(panel_dir: Path, metas: list[dict[str, Any]], data: list[Path],
         raise InputError("the data files differ from those the members were trained on "
                          "(names and hashes are in their metadata)", reason="data_mismatch")
     _, val = split_validation(dataset.examples, float(tr["val_fraction"]), int(tr["seed"]))
-    panel = Detector.load(panel_dir, threads=threads)
+    panel = Detector.load(panel_dir, threads=threads or cpu_count())
     texts = [e.text for e in val]
     scores = panel.score(texts)
     verdicts = [decide(t, s, panel.info).verdict for t, s in zip(texts, scores, strict=True)]

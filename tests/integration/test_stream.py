@@ -200,3 +200,34 @@ def test_two_workers_split_partitions_and_score_everything_once(kafka_bootstrap,
     finally:
         a.close()
         b.close()
+
+
+def test_a_panel_scores_the_stream_with_its_members_reasons(kafka_bootstrap, topics, tmp_path):
+    from service.detector.model_dir import load_model_info
+    from service.settings import DEFAULT_MODEL_DIR
+    from service.training.panel import build_panel
+
+    info = load_model_info(DEFAULT_MODEL_DIR)
+    single = info.members[0].path if info.members else info.path
+    panel = tmp_path / "panel"
+    build_panel([("first", single), ("second", single)], panel, name="pair", version="t1")
+    subs = [submission(i) for i in range(12)]
+    subs[3]["text"] = "Sure, here's a summary of the study: " + subs[3]["text"]
+    produce_sync(kafka_bootstrap, topics.submissions, subs_bytes(subs))
+    worker = WorkerProc(kafka_bootstrap, topics, tmp_path, model=panel)
+    try:
+        worker.wait_ready()
+        flags = _flags_by_id(read_sync(kafka_bootstrap, topics.flags, until=len(subs)))
+        assert set(flags) == {s["submission_id"] for s in subs}
+        for copies in flags.values():
+            f = copies[0]
+            assert f["model"] == "pair@t1" and f["feature_distance"] is None
+            # a judged text names both members; an unfamiliar one names the member that said so
+            assert (any(r.startswith("model first: text score") for r in f["reasons"])
+                    or any(r.endswith("(model first)") or r.endswith("(model second)")
+                           for r in f["reasons"])
+                    or f["reasons"][0].startswith("opens like a chat assistant's reply")), f
+        assert flags[subs[3]["submission_id"]][0]["verdict"] == "llm"
+        assert 'crowdguard_model_info{' in worker.get("/metrics")[1].decode()
+    finally:
+        worker.close()
