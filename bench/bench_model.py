@@ -94,7 +94,7 @@ def main() -> int:
     args = ap.parse_args()
     texts = load_texts(args.data, args.n)
     info = Detector.load(args.model).info
-    singles = info.members or (info,)
+    singles = info.singles
     res: dict[str, float] = {}
     res["onnx_int8"] = onnx_rate(args.model, "int8", texts, args.batch, args.threads)
     print(f"onnxruntime int8{' (panel)' if info.members else ''}: {res['onnx_int8']:.1f} docs/s",

@@ -111,6 +111,11 @@ class ModelInfo:
         return self.path.name
 
     @property
+    def singles(self) -> tuple[ModelInfo, ...]:
+        """The single models this directory serves: a panel's members, or the model itself."""
+        return self.members or (self,)
+
+    @property
     def checks_familiarity(self) -> bool:
         """Whether this model, or any member of this panel, has the familiarity check."""
         return self.familiarity is not None or any(m.checks_familiarity for m in self.members)

@@ -42,6 +42,10 @@ def topics() -> Topics:
 
 
 def test_valid_submissions_flagged_and_invalid_dead_lettered(kafka_bootstrap, topics, tmp_path):
+    from service.detector.model_dir import load_model_info
+    from service.settings import DEFAULT_MODEL_DIR
+
+    panel_default = bool(load_model_info(DEFAULT_MODEL_DIR).members)
     valid = [submission(i) for i in range(40)]
     valid[0]["events"] = [["key", "a", "2026-11-01T10:00:00Z"], ["paste", "x" * 50,
                                                                    "2026-11-01T10:00:01Z"]]
@@ -72,7 +76,8 @@ def test_valid_submissions_flagged_and_invalid_dead_lettered(kafka_bootstrap, to
             assert f["verdict"] in ("llm", "human", "uncertain") and f["reasons"]
             assert 0.0 <= f["p_llm"] <= 1.0 and f["model"].count("@") == 1
             assert "text" not in f and isinstance(f["signals"], dict)
-            assert f["feature_distance"] > 0  # the default model has the familiarity check
+            # the default model has the familiarity check (a panel's members have their own)
+            assert f["feature_distance"] is None if panel_default else f["feature_distance"] > 0
         assert flags["s-00000"][0]["signals"]["n_pastes"] == 1
         reply = flags[valid[2]["submission_id"]][0]
         assert reply["verdict"] == "llm" and reply["reasons"][0].startswith(
@@ -207,8 +212,7 @@ def test_a_panel_scores_the_stream_with_its_members_reasons(kafka_bootstrap, top
     from service.settings import DEFAULT_MODEL_DIR
     from service.training.panel import build_panel
 
-    info = load_model_info(DEFAULT_MODEL_DIR)
-    single = info.members[0].path if info.members else info.path
+    single = load_model_info(DEFAULT_MODEL_DIR).singles[0].path
     panel = tmp_path / "panel"
     build_panel([("first", single), ("second", single)], panel, name="pair", version="t1")
     subs = [submission(i) for i in range(12)]

@@ -111,9 +111,10 @@ def test_broken_model_directories_are_explained(tmp_path, meta_edit, message):
     from service.detector import load_model_info
     from service.errors import ModelError
 
+    single = load_model_info(DEFAULT_MODEL_DIR).singles[0].path
     d = tmp_path / "model"
-    shutil.copytree(DEFAULT_MODEL_DIR, d, ignore=shutil.ignore_patterns("*.onnx"))
-    for f in DEFAULT_MODEL_DIR.glob("*.onnx"):
+    shutil.copytree(single, d, ignore=shutil.ignore_patterns("*.onnx"))
+    for f in single.glob("*.onnx"):
         (d / f.name).symlink_to(f)
     meta = json.loads((d / "crowdguard-model.json").read_text())
     meta_edit(meta)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from service.detector.model_dir import load_model_info
 from service.errors import TrainingError
 from service.settings import DEFAULT_MODEL_DIR
 from service.training.bases import DEFAULT_BASE, resolve_base
@@ -19,15 +20,19 @@ pytestmark = pytest.mark.train
 
 def test_default_model_was_trained_on_the_default_base() -> None:
     pytest.importorskip("safetensors")
-    meta = orjson.loads((DEFAULT_MODEL_DIR / "crowdguard-model.json").read_bytes())
-    assert meta["base"]["name"] == DEFAULT_BASE
+    # the default model, or the member of a default panel that is on the default base
+    on_default = [m for m in load_model_info(DEFAULT_MODEL_DIR).singles
+                  if m.raw.get("base", {}).get("name") == DEFAULT_BASE]
+    assert len(on_default) == 1
+    model_dir = on_default[0].path
+    meta = on_default[0].raw
     try:
         resolved = resolve_base(DEFAULT_BASE)
     except TrainingError as exc:  # its package is in the train extra
         pytest.skip(f"the default base is not installed: {exc}")
     assert meta["base"]["package"] == resolved.package  # same package (and piece list)
     base_tok = orjson.loads((resolved.path / "tokenizer.json").read_bytes())
-    shipped_tok = orjson.loads((DEFAULT_MODEL_DIR / "tokenizer.json").read_bytes())
+    shipped_tok = orjson.loads((model_dir / "tokenizer.json").read_bytes())
     for key in ("type", "unk_id", "unk_token", "vocab"):  # same pieces, same ids
         assert base_tok["model"].get(key) == shipped_tok["model"].get(key), key
     assert shipped_tok["model"]["vocab"]

@@ -10,10 +10,12 @@ import orjson
 import pytest
 
 from service.detector import Detector, TrainingFeatures
+from service.detector.model_dir import load_model_info
 from service.errors import ModelError
 
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_MODEL = ROOT / "models" / "crowdguard-detector"
+# a single model shipped here: the default, or the first member of a default panel
+DEFAULT_MODEL = load_model_info(ROOT / "models" / "crowdguard-detector").singles[0].path
 
 
 def _clusters(n: int = 400, dim: int = 6, seed: int = 0) -> np.ndarray:

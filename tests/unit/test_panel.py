@@ -42,8 +42,7 @@ def _panel_score(pa: float, pb: float, da: float | None = 0.1) -> TextScore:
 
 def single_model_dir() -> Path:
     """A single-model directory shipped in the repository (the default, or its first member)."""
-    info = load_model_info(DEFAULT_MODEL_DIR)
-    return info.members[0].path if info.members else info.path
+    return load_model_info(DEFAULT_MODEL_DIR).singles[0].path
 
 
 def test_mean_logit_joins_probabilities_in_logit_space() -> None:
@@ -80,6 +79,7 @@ def test_a_text_unlike_any_members_training_data_gets_no_verdict() -> None:
     # evaluation's "check off" figures decide without it
     assert decide(PROSE, far, PANEL, familiarity=False).verdict == "llm"
     assert PANEL.checks_familiarity and not B.checks_familiarity
+    assert PANEL.singles == (A, B) and B.singles == (B,)
     assert unfamiliar_reason(_panel_score(0.95, 0.95), PANEL) is None
 
 
