@@ -418,7 +418,14 @@ def render_panel_card(meta: dict[str, Any]) -> str:
             f"data of any member gets `uncertain`. `p_llm` is the sigmoid of the mean of the "
             f"members' calibrated logits. Built {meta.get('created_at')} by `crowdguard panel`."
             f"\n\n| member | model | card |\n|---|---|---|\n{rows}\n{figures}"
-            f"{_evaluations(meta.get('evaluations', []))}")
+            f"{_evaluations(meta.get('evaluations', []))}"
+            "\n## Limitations\n\nBy its rule, the panel's verdict on a text is `llm` only where "
+            "every member's own verdict is `llm` (a chat assistant's reply formula aside, which "
+            "gives `llm` in any model), so on any set of texts it accuses no more honest writers "
+            "than its most cautious member, and detects no more LLM texts than its least eager "
+            "one. "
+            "Everything else each member's card says about its data and its limits holds for "
+            "the panel. Inference costs the sum of the members' time.\n")
 
 
 def render_model_card(meta: dict[str, Any]) -> str:
