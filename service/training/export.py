@@ -404,9 +404,11 @@ def render_panel_card(meta: dict[str, Any]) -> str:
             ("llm_verdict_fpr", "share of human texts with verdict `llm`"),
             ("llm_verdict_tpr", "share of LLM texts with verdict `llm`"),
             ("uncertain_share", "share `uncertain`"), ("ece", "expected calibration error")]
-    figures = ("\n## Validation\n\nOn the validation texts the members share (they set the "
+    figures = ("\n## Validation\n\nOn the validation texts the members share. They set the "
                "members' calibration and thresholds, so these figures say how the thresholds "
-               "combine, not how the panel does on new writing):\n\n| figure | value |\n|---|---|\n"
+               "combine, not how the panel does on new writing. Verdicts are counted as served, "
+               "abstentions and the familiarity check included; the members' cards count "
+               "verdicts by their thresholds alone.\n\n| figure | value |\n|---|---|\n"
                + "\n".join(f"| {label} | {_fmt(val.get(k))} |" for k, label in keys) + "\n"
                if val else "\nNo validation figures: the panel was built without `--data`.\n")
     return (f"# Model card: {meta.get('name')} {meta.get('version')} (panel)\n\n"
