@@ -68,7 +68,7 @@ def build_panel(members: list[tuple[str, Path]], out: Path, *, name: str, versio
         raise InputError(f"unknown rule {rule!r}; known: {', '.join(PANEL_RULES)}",
                          reason="bad_rule")
     metas = []
-    for member_name, path in members:
+    for _, path in members:
         info = load_model_info(path)  # fails fast on anything that is not a model
         if info.members:
             raise ModelError(f"{path} is a panel; a member must be a single model")
@@ -80,10 +80,10 @@ def build_panel(members: list[tuple[str, Path]], out: Path, *, name: str, versio
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     try:
-        for (member_name, path), meta in zip(members, metas, strict=True):
+        for (member_name, path), member_meta in zip(members, metas, strict=True):
             dst = tmp / member_name
             dst.mkdir()
-            for file in [*meta["files"].values(), METADATA_FILE, CARD_FILE]:
+            for file in [*member_meta["files"].values(), METADATA_FILE, CARD_FILE]:
                 if (path / file).is_file():
                     shutil.copy2(path / file, dst / file)
         meta: dict[str, Any] = {
