@@ -3,6 +3,11 @@
 ``score_file`` yields one output row per input record, in input order: a
 record that cannot be read or has no usable text still gets a row, with
 ``verdict: uncertain`` and the reason, so nothing is dropped.
+
+A record may carry the task material (``source_text``) and a keystroke log
+(``events``) as a stream submission does; they are then weighed exactly as the
+stream weighs them (:func:`service.signals.fuse`), so a file and the stream give
+the same verdict for the same submission.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from .detector import Detector, TextScore
 from .errors import InputError
 from .evaluation import summarize
 from .records import Record, parse_label, read_records
-from .verdict import Verdict, decide, unfamiliar_reason
+from .signals import Signals, compute_signals, judge
+from .verdict import Verdict, unfamiliar_reason
 
 __all__ = ["ScoredRow", "score_records", "score_file", "evaluate_files"]
 
@@ -29,6 +35,8 @@ log = logging.getLogger(__name__)
 #: Fields an input record may carry its text in, first match wins.
 TEXT_FIELDS = ("text", "summary", "answer")
 ID_FIELDS = ("id", "submission_id")
+#: Optional fields weighed as the stream weighs them.
+SOURCE_FIELD, EVENTS_FIELD = "source_text", "events"
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,7 @@ class ScoredRow:
     record: Record
     verdict: Verdict
     score: TextScore | None = None
+    signals: Signals | None = None
 
     def as_output(self) -> dict[str, Any]:
         rid = next((self.record.fields[k] for k in ID_FIELDS if k in self.record.fields), None)
@@ -60,6 +69,17 @@ def _text_of(rec: Record) -> tuple[str | None, str | None]:
                 return None, f"field {key!r} is {type(value).__name__}, not a string"
             return value, None
     return None, "missing field 'text'"
+
+
+def _signals_of(rec: Record, text: str) -> Signals | None:
+    """The record's behavioural signals, when it carries task text or events."""
+    source = rec.fields.get(SOURCE_FIELD)
+    events = rec.fields.get(EVENTS_FIELD)
+    if not isinstance(source, str):
+        source = None
+    if source is None and events is None:
+        return None
+    return compute_signals(text, events, source_text=source)
 
 
 def score_records(detector: Detector, records: Iterable[Record], *,
@@ -95,7 +115,9 @@ def _score_chunk(detector: Detector, recs: list[Record]) -> Iterator[ScoredRow]:
             yield ScoredRow(rec, Verdict("uncertain", None, (problems[i],)))
         else:
             score = scores.get(i)
-            yield ScoredRow(rec, decide(found[i] or "", score, detector.info), score)
+            text = found[i] or ""
+            signals = _signals_of(rec, text)
+            yield ScoredRow(rec, judge(text, score, detector.info, signals), score, signals)
 
 
 def score_file(detector: Detector, path: str | Path) -> Iterator[ScoredRow]:
@@ -133,7 +155,8 @@ def evaluate_files(detector: Detector, paths: Iterable[str | Path], *,
             p.append(row.verdict.p_llm if row.verdict.p_llm is not None else 0.5)
             v.append(row.verdict.verdict)
             if checked:
-                v_off.append(decide(text or "", row.score, info, familiarity=False).verdict)
+                v_off.append(judge(text or "", row.score, info, row.signals,
+                                   familiarity=False).verdict)
                 far.append(row.score is not None
                            and unfamiliar_reason(row.score, info) is not None)
             g = rec.fields.get(group_field)

@@ -44,6 +44,11 @@ when every such shingle is foreign. Shares are those covered characters
 (each word plus one separator) over all characters of the final text, so they
 measure how much of the *submitted answer* came from each origin, 0..1.
 
+The same shingles measure, without any events, how much of the answer *repeats
+the task text*: ``source_overlap_share`` covers the words of the final text that
+lie in a shingle also found in ``source_text``, whether pasted, retyped or
+written with no log at all.
+
 Shortcut keys: MTurk logs keydowns only, so ``Control`` then ``v`` shows up as
 two keys. A single-character key following ``Control``/``Meta``/``Alt`` within
 1.5 s (or with no timestamps) is a shortcut and is not counted as typing.
@@ -56,22 +61,25 @@ import math
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from .errors import InputError
 from .schema import parse_time
 from .text import normalize
-from .verdict import REPLY_FORMULA_REASON, Verdict
+from .verdict import REPLY_FORMULA_REASON, Verdict, decide
+
+if TYPE_CHECKING:
+    from .detector import ModelInfo, TextScore
 
 __all__ = [
     "Signals", "compute_signals", "fuse", "parse_mturk_answer", "parse_prolific_log",
     "SHINGLE_WORDS", "FOREIGN_PASTE_MIN_SHARE", "FOREIGN_PASTE_MIN_CHARS",
     "TYPED_MIN_SHARE", "TYPED_MAX_PASTE_SHARE", "PLAUSIBLE_CPM", "MENTION_MIN_CHARS",
-    "SOURCE_COPY_MIN_SHARE",
+    "SOURCE_COPY_MIN_SHARE", "SOURCE_REPEAT_MIN_SHARE", "source_overlap", "judge",
 ]
 
 # --- policy constants -----------------------------------------------------------------
@@ -96,6 +104,14 @@ SOURCE_COPY_MIN_SHARE = 0.5
 score rates the task material's authors, not the worker: an ``llm`` text verdict is
 lowered to ``uncertain`` (seen on the 2023 MTurk batch: answers that are the pasted
 abstract score like polished LLM prose)."""
+
+SOURCE_REPEAT_MIN_SHARE = 0.7
+"""The same, with or without a keystroke log, when at least this share of the answer
+repeats the task text word for word (``source_overlap_share``: retyped, or pasted where
+no log was kept). Higher than for pastes because LLMs repeat their source too: of
+ChatGPT's 320 GPTurk summaries, 63 repeat at least half of their abstract, 9 at least
+70%; the 23 answers of the 2023 batch pasted from the abstract repeat 80-100% of it
+(README, "Answers that repeat the task text")."""
 
 MENTION_MIN_CHARS = 50
 """A paste this long that is not evidence (from the task material, or a foreign paste too
@@ -142,6 +158,7 @@ class Signals:
     paste_share: float | None = None
     pasted_from_source_share: float | None = None
     pasted_from_source_chars: int | None = None
+    source_overlap_share: float | None = None
     pasted_from_page_share: float | None = None
     pasted_own_share: float | None = None
     foreign_paste_share: float | None = None
@@ -361,18 +378,47 @@ def _time_on_task(started_at: datetime | None, submitted_at: datetime | None,
     return None
 
 
+def source_overlap(text: str, source_text: str) -> float:
+    """Share of ``text`` (characters of its words, 0..1) inside a word shingle of ``source_text``.
+
+    Texts shorter than one shingle give 0: a few words in common are not a copy.
+    """
+    final = _Doc(text)
+    w = final.words
+    if len(w) < SHINGLE_WORDS:
+        return 0.0
+    grams = _Doc(source_text).grams(SHINGLE_WORDS)
+    covered = [False] * len(w)
+    for i in range(len(w) - SHINGLE_WORDS + 1):
+        if tuple(w[i:i + SHINGLE_WORDS]) in grams:
+            covered[i:i + SHINGLE_WORDS] = [True] * SHINGLE_WORDS
+    weights = [len(x) + 1 for x in w]
+    return min(1.0, sum(n for n, c in zip(weights, covered) if c) / sum(weights))
+
+
 def compute_signals(text: str, events: Any, *, source_text: str | None = None,
                     started_at: datetime | None = None, submitted_at: datetime | None = None,
                     max_events: int = 20000) -> Signals:
-    """Behavioural :class:`Signals` of ``text`` given its raw ``events``; never raises."""
+    """Behavioural :class:`Signals` of ``text`` given its raw ``events``; never raises.
+
+    With ``source_text``, ``source_overlap_share`` is set whether or not the events
+    are usable.
+    """
     has_source = bool(source_text and source_text.strip())
     try:
-        return _compute(text or "", events, source_text if has_source else None,
-                        started_at, submitted_at, max_events)
+        signals = _compute(text or "", events, source_text if has_source else None,
+                           started_at, submitted_at, max_events)
     except Exception as exc:  # noqa: BLE001 - a bad log must never break scoring
-        return Signals.unavailable(f"could not interpret events: {type(exc).__name__}",
-                                   time_on_task_s=_time_on_task(started_at, submitted_at, []),
-                                   source_available=has_source)
+        signals = Signals.unavailable(f"could not interpret events: {type(exc).__name__}",
+                                      time_on_task_s=_time_on_task(started_at, submitted_at, []),
+                                      source_available=has_source)
+    if has_source:
+        try:
+            overlap = source_overlap(text or "", source_text)  # type: ignore[arg-type]
+        except Exception:  # noqa: BLE001 - never break scoring over a diagnostic
+            overlap = None
+        signals = replace(signals, source_overlap_share=overlap)
+    return signals
 
 
 def _compute(text: str, events: Any, source_text: str | None, started_at: datetime | None,
@@ -576,12 +622,16 @@ def fuse(text_verdict: Verdict, signals: Signals, thresholds: Any, *,
       ``llm`` threshold): a formula typed by hand is the worker's own words, so ``uncertain``;
     * a paste from the task material is stated, never used as evidence; when it makes up
       at least SOURCE_COPY_MIN_SHARE of the answer (and there is no large foreign paste),
-      an ``llm`` text verdict becomes ``uncertain``: the text is the task's, not the worker's.
+      an ``llm`` text verdict becomes ``uncertain``: the text is the task's, not the worker's;
+    * the same holds, with or without usable events, when at least SOURCE_REPEAT_MIN_SHARE
+      of the answer repeats the task text word for word (``source_overlap_share``):
+      retyped, or pasted where no log was kept. Without usable events this is the only
+      rule applied.
 
     Every reason of ``text_verdict`` is kept; added reasons say what changed and why.
     """
     if not signals.events_available:
-        return text_verdict
+        return _lower_task_copy(text_verdict, signals, big_foreign=False)
     label = text_verdict.verdict
     p = text_verdict.p_llm
     reasons = list(text_verdict.reasons)
@@ -618,10 +668,9 @@ def fuse(text_verdict: Verdict, signals: Signals, thresholds: Any, *,
     if src_chars >= MENTION_MIN_CHARS:
         reasons.append(f"pasted {src_chars} chars from the task text "
                        f"({src_share:.0%} of answer); not evidence of LLM use")
-    if label == "llm" and not big_foreign and src_share >= SOURCE_COPY_MIN_SHARE:
-        label = "uncertain"
-        reasons.append(f"{src_share:.0%} of the answer is pasted from the task text, so the "
-                       "text score rates the task's authors, not the worker: llm -> uncertain")
+    lowered = _lower_task_copy(Verdict(label, p, tuple(reasons)), signals,
+                               big_foreign=big_foreign)
+    label, reasons = lowered.verdict, list(lowered.reasons)
 
     typed_share = signals.typed_share or 0.0
     speed = signals.typing_speed_cpm
@@ -653,6 +702,30 @@ def fuse(text_verdict: Verdict, signals: Signals, thresholds: Any, *,
             reasons.append(f"typing speed {speed:.0f} chars/min is implausibly fast "
                            "(auto-typer?); not counted as typing")
     return Verdict(label, p, tuple(reasons))
+
+
+def judge(text: str, score: TextScore | None, info: ModelInfo, signals: Signals | None, *,
+          familiarity: bool = True) -> Verdict:
+    """The served verdict: :func:`~service.verdict.decide` on the text, then :func:`fuse`
+    with ``signals`` where there are any. The stream and ``crowdguard score`` both call this."""
+    verdict = decide(text, score, info, familiarity=familiarity)
+    return verdict if signals is None else fuse(verdict, signals, info.thresholds)
+
+
+def _lower_task_copy(v: Verdict, signals: Signals, *, big_foreign: bool) -> Verdict:
+    """``llm`` -> ``uncertain`` when the answer is mostly the task's own text (see ``fuse``)."""
+    if v.verdict != "llm" or big_foreign:
+        return v
+    pasted = signals.pasted_from_source_share or 0.0
+    repeated = signals.source_overlap_share or 0.0
+    if pasted >= SOURCE_COPY_MIN_SHARE:
+        why = f"{pasted:.0%} of the answer is pasted from the task text"
+    elif repeated >= SOURCE_REPEAT_MIN_SHARE:
+        why = f"{repeated:.0%} of the answer repeats the task text word for word"
+    else:
+        return v
+    return Verdict("uncertain", v.p_llm, (*v.reasons, f"{why}, so the text score rates the "
+                                          "task's authors, not the worker: llm -> uncertain"))
 
 
 # --- replay helpers ---------------------------------------------------------------------------

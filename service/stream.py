@@ -40,8 +40,8 @@ from .metrics import Metrics
 from .rates import PrevalenceTracker, ThresholdTracker, WorkerState
 from .schema import DeadLetter, Flag, Submission, dumps, now_iso, parse_submission, parse_time
 from .settings import Settings
-from .signals import compute_signals, fuse
-from .verdict import REPLY_FORMULA_REASON, decide, unfamiliar_reason
+from .signals import compute_signals, judge
+from .verdict import REPLY_FORMULA_REASON, unfamiliar_reason
 
 __all__ = ["build_app", "Pipeline"]
 
@@ -86,7 +86,7 @@ class Pipeline:
         info = self.detector.info
         signals = compute_signals(sub.text, sub.events, source_text=sub.source_text,
                                   started_at=sub.started_at, submitted_at=sub.submitted_at)
-        verdict = fuse(decide(sub.text, score, info), signals, info.thresholds)
+        verdict = judge(sub.text, score, info, signals)
         return Flag(
             submission_id=sub.submission_id, worker_id=sub.worker_id, task_id=sub.task_id,
             p_llm=None if verdict.p_llm is None else round(verdict.p_llm, 6),

@@ -57,6 +57,25 @@ def test_score_names_a_chat_assistants_reply_formula(tmp_path, capsysbinary):
     assert not any("chat assistant" in r for r in rows[1]["reasons"])
 
 
+def test_score_weighs_task_text_and_keystrokes_as_the_stream_does(tmp_path, capsysbinary):
+    reply = "Sure, here's a summary of the study: " + PROSE  # llm whatever the score
+    source = "Task: summarize this. " + reply
+    typed = [["key", ch, 1_700_000_000_000 + 250 * i] for i, ch in enumerate(reply)]
+    lines = [orjson.dumps({"id": "plain", "text": reply}),
+             orjson.dumps({"id": "copied", "text": reply, "source_text": source}),
+             orjson.dumps({"id": "own", "text": reply, "source_text": "An unrelated task."}),
+             orjson.dumps({"id": "typed", "text": reply, "events": typed})]
+    code, rows, _ = _score(tmp_path, capsysbinary, b"\n".join(lines) + b"\n", "in.jsonl")
+    by = {r["id"]: r for r in rows}
+    assert code == 0 and by["plain"]["verdict"] == "llm" and by["own"]["verdict"] == "llm"
+    assert by["copied"]["verdict"] == "uncertain"
+    assert by["copied"]["reasons"][-1].startswith("100% of the answer repeats the task text")
+    assert by["copied"]["p_llm"] == by["plain"]["p_llm"]
+    # a formula typed by hand is the worker's own words (service.signals.fuse)
+    assert by["typed"]["verdict"] == "uncertain"
+    assert "typed, not pasted" in by["typed"]["reasons"][-1]
+
+
 def test_score_csv_with_quoted_newlines_and_bad_quoting(tmp_path, capsysbinary):
     good = f'id,text\n1,"{PROSE}\nsecond line, with a comma"\n'.encode()
     code, rows, _ = _score(tmp_path, capsysbinary, good, "in.csv")

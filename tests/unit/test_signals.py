@@ -482,6 +482,58 @@ def test_answer_pasted_from_the_task_text_is_never_called_llm() -> None:
     assert fuse(V("llm", 0.95), minor, THR).verdict == "llm"
 
 
+def test_source_overlap_counts_words_repeated_from_the_task_text() -> None:
+    assert sg.source_overlap(SOURCE, SOURCE) == pytest.approx(1.0)
+    assert sg.source_overlap(FOREIGN, SOURCE) == 0.0
+    # retyped with other case, punctuation and spacing: still the task's words
+    retyped = SOURCE.upper().replace(",", " ;").replace(". ", "!  ")
+    assert sg.source_overlap(retyped, SOURCE) == pytest.approx(1.0)
+    # half copied, half the worker's own
+    half = SOURCE[: SOURCE.index(" Hives placed")] + " " + FOREIGN[: FOREIGN.index(" Notably")]
+    assert 0.35 < sg.source_overlap(half, SOURCE) < 0.65
+    # fewer words than one shingle is never a copy
+    assert sg.source_overlap("Harbor Lane Gardens ran a trial", SOURCE) == 0.0
+
+
+def test_source_overlap_is_measured_without_events() -> None:
+    none = compute_signals(SOURCE, None, source_text=SOURCE)
+    assert not none.events_available and none.source_overlap_share == pytest.approx(1.0)
+    bad = compute_signals(SOURCE, "{not json", source_text=SOURCE)
+    assert not bad.events_available and bad.source_overlap_share == pytest.approx(1.0)
+    typed = compute_signals(TYPED, typed_events(TYPED), source_text=SOURCE)
+    assert typed.events_available and typed.source_overlap_share == 0.0
+    assert compute_signals(SOURCE, None).source_overlap_share is None
+
+
+def test_an_answer_repeating_the_task_text_is_never_called_llm() -> None:
+    # no keystroke log at all: the overlap alone lowers llm, and only llm
+    copied = compute_signals(SOURCE, None, source_text=SOURCE)
+    out = fuse(V("llm", 0.95, "r0"), copied, THR)
+    assert out.verdict == "uncertain" and out.p_llm == 0.95
+    assert out.reasons == ("r0", "100% of the answer repeats the task text word for word, so "
+                           "the text score rates the task's authors, not the worker: "
+                           "llm -> uncertain")
+    for label, p in (("human", 0.1), ("uncertain", 0.6)):
+        v = V(label, p)
+        assert fuse(v, copied, THR) is v
+    own = compute_signals(FOREIGN, None, source_text=SOURCE)
+    v = V("llm", 0.95)
+    assert fuse(v, own, THR) is v
+    # below SOURCE_REPEAT_MIN_SHARE the text is judged as it stands
+    for share, label in ((sg.SOURCE_REPEAT_MIN_SHARE - 0.01, "llm"),
+                         (sg.SOURCE_REPEAT_MIN_SHARE, "uncertain")):
+        partly = Signals(events_available=False, source_overlap_share=share)
+        assert fuse(V("llm", 0.95), partly, THR).verdict == label
+    # retyped by hand, keystrokes and all: the words are still the task's
+    retyped = compute_signals(SOURCE, typed_events(SOURCE), source_text=SOURCE)
+    assert retyped.pasted_from_source_share == 0.0
+    assert fuse(V("llm", 0.95), retyped, THR).verdict == "uncertain"
+    # a large paste from outside the task stays evidence, whatever it shares with the task
+    foreign = Signals(events_available=True, paste_share=1.0, foreign_paste_share=0.9,
+                      foreign_paste_chars=900, source_overlap_share=0.6)
+    assert fuse(V("llm", 0.95), foreign, THR).verdict == "llm"
+
+
 def test_unavailable_signals_change_nothing() -> None:
     v = V("uncertain", 0.7)
     assert fuse(v, Signals.unavailable("no events"), THR) is v
