@@ -6,7 +6,7 @@ record that cannot be read or has no usable text still gets a row, with
 
 A record may carry the task material (``source_text``) and a keystroke log
 (``events``) as a stream submission does; they are then weighed exactly as the
-stream weighs them (:func:`service.signals.fuse`), so a file and the stream give
+stream weighs them (:func:`service.signals.judge`), so a file and the stream give
 the same verdict for the same submission.
 """
 
