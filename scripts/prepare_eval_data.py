@@ -119,6 +119,8 @@ def mturk_by_behaviour(batch: Path) -> list[dict]:
 def _with_task(rows: Iterable[dict], tasks: dict[str, str] | None = None) -> Iterator[dict]:
     for r in rows:
         out = {k: v for k, v in r.items() if k != "task"}
+        if tasks is not None and r["HITId"] not in tasks:
+            raise SystemExit(f"HITId {r['HITId']} is not in qids.csv")
         out["source_text"] = r["task"] if tasks is None else tasks[r["HITId"]]
         yield out
 

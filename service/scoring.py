@@ -75,7 +75,9 @@ def _signals_of(rec: Record, text: str) -> Signals | None:
     """The record's behavioural signals, when it carries task text or events."""
     source = rec.fields.get(SOURCE_FIELD)
     events = rec.fields.get(EVENTS_FIELD)
-    if not isinstance(source, str):
+    if source is not None and not isinstance(source, str):
+        log.warning("field not used", extra={"where": rec.where, "reason": (
+            f"field {SOURCE_FIELD!r} is {type(source).__name__}, not a string")})
         source = None
     if source is None and events is None:
         return None

@@ -383,15 +383,19 @@ def source_overlap(text: str, source_text: str) -> float:
 
     Texts shorter than one shingle give 0: a few words in common are not a copy.
     """
-    final = _Doc(text)
+    return _overlap(_Doc(text), _Doc(source_text))
+
+
+def _overlap(final: _Doc, source: _Doc) -> float:
     w = final.words
     if len(w) < SHINGLE_WORDS:
         return 0.0
-    grams = _Doc(source_text).grams(SHINGLE_WORDS)
+    grams = source.grams(SHINGLE_WORDS)
     covered = [False] * len(w)
-    for i in range(len(w) - SHINGLE_WORDS + 1):
-        if tuple(w[i:i + SHINGLE_WORDS]) in grams:
-            covered[i:i + SHINGLE_WORDS] = [True] * SHINGLE_WORDS
+    for g, starts in final.grams(SHINGLE_WORDS).items():  # cached: shared with paste provenance
+        if g in grams:
+            for start in starts:
+                covered[start:start + SHINGLE_WORDS] = [True] * SHINGLE_WORDS
     weights = [len(x) + 1 for x in w]
     return min(1.0, sum(n for n, c in zip(weights, covered) if c) / sum(weights))
 
@@ -402,7 +406,7 @@ def compute_signals(text: str, events: Any, *, source_text: str | None = None,
     """Behavioural :class:`Signals` of ``text`` given its raw ``events``; never raises.
 
     With ``source_text``, ``source_overlap_share`` is set whether or not the events
-    are usable.
+    are usable (from the same word lists as the paste provenance when they are).
     """
     has_source = bool(source_text and source_text.strip())
     try:
@@ -412,7 +416,7 @@ def compute_signals(text: str, events: Any, *, source_text: str | None = None,
         signals = Signals.unavailable(f"could not interpret events: {type(exc).__name__}",
                                       time_on_task_s=_time_on_task(started_at, submitted_at, []),
                                       source_available=has_source)
-    if has_source:
+    if has_source and signals.source_overlap_share is None:
         try:
             overlap = source_overlap(text or "", source_text)  # type: ignore[arg-type]
         except Exception:  # noqa: BLE001 - never break scoring over a diagnostic
@@ -582,6 +586,7 @@ def _compute(text: str, events: Any, source_text: str | None, started_at: dateti
         n_pastes=n_pastes, pasted_chars=pasted_chars, paste_share=share(any_paste),
         pasted_from_source_share=share(src_mask),
         pasted_from_source_chars=round(share(src_mask) * final_len),
+        source_overlap_share=None if source is None else _overlap(final, source),
         pasted_from_page_share=share(page_mask),
         pasted_own_share=share(own_mask), foreign_paste_share=foreign_share,
         foreign_paste_chars=round(foreign_share * final_len),
