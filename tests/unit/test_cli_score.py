@@ -169,3 +169,17 @@ def test_a_model_with_an_operator_this_onnxruntime_lacks_says_what_to_upgrade(tm
     onnx.save(model, str(tmp_path / "new.onnx"))
     with pytest.raises(BackendError, match=r"lacks an operator .* onnxruntime >= 1\.20"):
         create_session(tmp_path / "new.onnx", device="cpu", threads=1)
+
+
+def test_score_warns_with_file_and_line_when_source_text_is_not_a_string(tmp_path, capsysbinary):
+    lines = [orjson.dumps({"id": "ok", "text": PROSE, "source_text": "Summarize the study."}),
+             orjson.dumps({"id": "odd", "text": PROSE, "source_text": 5})]
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    code = main(["score", str(path), "--model", str(DEFAULT_MODEL_DIR), "--log-level", "WARNING"])
+    out, err = capsysbinary.readouterr()
+    rows = [orjson.loads(line) for line in out.splitlines() if line.strip()]
+    assert code == 0 and [r["id"] for r in rows] == ["ok", "odd"]  # scored, without the field
+    assert rows[1]["p_llm"] == rows[0]["p_llm"]
+    warned = [line for line in err.decode().splitlines() if "field not used" in line]
+    assert len(warned) == 1 and "in.jsonl:2" in warned[0] and "is int, not a string" in warned[0]

@@ -90,3 +90,8 @@ def test_main_writes_the_split_paragraph_files(prep, tmp_path):
     assert len(lines("gpturk_abstract_paragraphs_train_inductive.jsonl")) == 2
     assert not (out / "gpturk_abstract_paragraphs_test_inductive.jsonl").exists()
     assert not (out / "mturk2023_by_behaviour.jsonl").exists()  # no batch file given
+
+
+def test_with_task_names_a_hitid_missing_from_qids(prep):
+    with pytest.raises(SystemExit, match="HITId H9 is not in qids.csv"):
+        list(prep._with_task([{"text": "a", "label": "human", "HITId": "H9"}], {"H1": "t"}))
