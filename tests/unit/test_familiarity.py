@@ -380,3 +380,17 @@ def test_evaluate_measures_the_check_and_record_evaluation_writes_it(tmp_path: P
     assert [e["set"] for e in on_disk["evaluations"]] == ["tiny held-out"]
     card = (out / "MODEL_CARD.md").read_text(encoding="utf-8")
     assert "| tiny held-out | this model | 6 |" in card and "0.333 | 0.333 | 1.000 |" in card
+    # --replaces puts a new entry where an older one was; --remove drops one by name
+    mod.record(out, report, set_name="second")
+    mod.record(out, report, set_name="newer recipe", replaces="tiny held-out")
+    on_disk = orjson.loads((out / "crowdguard-model.json").read_bytes())
+    assert [e["set"] for e in on_disk["evaluations"]] == ["newer recipe", "second"]
+    with pytest.raises(SystemExit, match="no evaluation named 'gone' to replace"):
+        mod.record(out, report, set_name="x", replaces="gone")
+    mod.remove(out, "second")
+    on_disk = orjson.loads((out / "crowdguard-model.json").read_bytes())
+    assert [e["set"] for e in on_disk["evaluations"]] == ["newer recipe"]
+    card = (out / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "| newer recipe |" in card and "| second |" not in card
+    with pytest.raises(SystemExit, match="no evaluation named 'second'"):
+        mod.remove(out, "second")
