@@ -29,10 +29,10 @@ import orjson
 
 from ..detector.model_dir import METADATA_FILE, PANEL_KIND, PANEL_RULES, load_model_info
 from ..errors import InputError, ModelError, TrainingError
-from .data import load_dataset, split_validation
+from .data import Example, load_dataset, split_validation
 from .export import CARD_FILE, write_metadata, write_model_card
 
-__all__ = ["build_panel", "parse_member"]
+__all__ = ["build_panel", "parse_member", "shared_validation"]
 
 log = logging.getLogger(__name__)
 
@@ -110,14 +110,12 @@ def build_panel(members: list[tuple[str, Path]], out: Path, *, name: str, versio
     return meta
 
 
-def _validate(panel_dir: Path, metas: list[dict[str, Any]], data: list[Path],
-              threads: int | None) -> dict[str, Any]:
-    """The panel's figures on the validation split its members share."""
-    from ..detector import Detector
-    from ..evaluation import summarize
-    from ..settings import cpu_count
-    from ..verdict import decide
+def shared_validation(metas: list[dict[str, Any]], data: list[Path]) -> list[Example]:
+    """The validation texts that members with these metadata all held out of ``data``.
 
+    Raises :class:`InputError` when the members were split differently or ``data``
+    is not the files (by hash) they were trained on.
+    """
     keys = {_split_key(m) for m in metas}
     if len(keys) != 1:
         raise InputError("the members were not trained on the same files, seed and validation "
@@ -130,6 +128,18 @@ def _validate(panel_dir: Path, metas: list[dict[str, Any]], data: list[Path],
         raise InputError("the data files differ from those the members were trained on "
                          "(names and hashes are in their metadata)", reason="data_mismatch")
     _, val = split_validation(dataset.examples, float(tr["val_fraction"]), int(tr["seed"]))
+    return val
+
+
+def _validate(panel_dir: Path, metas: list[dict[str, Any]], data: list[Path],
+              threads: int | None) -> dict[str, Any]:
+    """The panel's figures on the validation split its members share."""
+    from ..detector import Detector
+    from ..evaluation import summarize
+    from ..settings import cpu_count
+    from ..verdict import decide
+
+    val = shared_validation(metas, data)
     panel = Detector.load(panel_dir, threads=threads or cpu_count())
     texts = [e.text for e in val]
     scores = panel.score(texts)

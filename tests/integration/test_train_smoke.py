@@ -148,7 +148,7 @@ def test_train_export_calibrate_and_load(tiny_data: Path, tmp_path: Path,
     # a panel of the model twice, measured on the validation split its members share:
     # the same texts, and the verdicts of the model alone
     from service.training.data import load_dataset, split_validation
-    from service.training.panel import build_panel
+    from service.training.panel import build_panel, shared_validation
     from service.verdict import decide
 
     panel_meta = build_panel([("a", out), ("b", out)], tmp_path / "panel", name="pair",
@@ -156,6 +156,9 @@ def test_train_export_calibrate_and_load(tiny_data: Path, tmp_path: Path,
     val = panel_meta["validation"]
     assert val["n"] == 6 and val["n_llm"] == 3
     _, held_out = split_validation(load_dataset([tiny_data]).examples, 0.25, 7)
+    meta = orjson.loads((out / "crowdguard-model.json").read_bytes())
+    assert [e.text for e in shared_validation([meta, meta], [tiny_data])] == \
+        [e.text for e in held_out]
     alone = [decide(e.text, s, det.info).verdict
              for e, s in zip(held_out, det.score([e.text for e in held_out]), strict=True)]
     llm_of_humans = [v == "llm" for v, e in zip(alone, held_out, strict=True) if e.label == 0]
