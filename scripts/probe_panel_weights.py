@@ -25,16 +25,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from service.detector import Detector  # noqa: E402
-from service.detector.model_dir import load_model_info  # noqa: E402
+from service.detector.model_dir import logit  # noqa: E402
 from service.errors import CrowdguardError  # noqa: E402
 from service.evaluation import accuracy, auroc  # noqa: E402
 from service.records import parse_label, read_records  # noqa: E402
+from service.scoring import TEXT_FIELDS  # noqa: E402
 from service.training.panel import shared_validation  # noqa: E402
 
 
-def logits(det: Detector, texts: list[str]) -> np.ndarray:
-    p = np.clip(np.array([s.p_llm for s in det.score(texts)], dtype=float), 1e-9, 1 - 1e-9)
-    return np.log(p / (1 - p))
+def member_logits(panel: Detector, texts: list[str]) -> np.ndarray:
+    """One row per member: the logits of its calibrated ``p_llm`` (one panel pass)."""
+    return np.array([[logit(m.p_llm) for m in s.members] for s in panel.score(texts)]).T
 
 
 def log_loss(z: np.ndarray, y: np.ndarray) -> float:
@@ -47,7 +48,11 @@ def labelled(path: Path) -> tuple[list[str], np.ndarray]:
     for rec in read_records(path):
         if rec.error:
             raise SystemExit(f"{rec.where}: {rec.error}")
-        texts.append(str(rec.fields.get("text", "")))
+        text = next((rec.fields[k] for k in TEXT_FIELDS if k in rec.fields), None)
+        if not isinstance(text, str) or not text.strip():
+            raise SystemExit(f"{rec.where}: no text to score (a non-empty string in one of "
+                             f"{', '.join(TEXT_FIELDS)})")
+        texts.append(text)
         y.append(parse_label(rec.fields.get("label", rec.fields.get("labels")),
                              source=rec.source, line=rec.line))
     return texts, np.array(y)
@@ -61,27 +66,28 @@ def main() -> int:
     ap.add_argument("--test", type=Path, nargs="+", required=True, help="labelled files")
     ap.add_argument("--grid", type=int, default=21, help="grid points for w in [0, 1]")
     args = ap.parse_args()
+    if args.grid < 2:
+        ap.error("--grid needs at least 2 points")
     try:
-        info = load_model_info(args.panel)
-        if len(info.members) != 2:
+        panel = Detector.load(args.panel)
+        members = panel.info.members
+        if len(members) != 2:
             raise SystemExit(f"{args.panel}: needs a panel of two members, "
-                             f"not {len(info.members) or 'a single model'}")
-        names = [m.path.name for m in info.members]
-        metas = [m.raw for m in info.members]
-        val = shared_validation(metas, args.data)
-        dets = [Detector.load(args.panel / n) for n in names]
+                             f"not {len(members) or 'a single model'}")
+        val = shared_validation([m.raw for m in members], args.data)
+        tests = [(path, *labelled(path)) for path in args.test]  # bad input fails before scoring
     except CrowdguardError as exc:
         raise SystemExit(str(exc)) from exc
+    names = [m.member_name for m in members]
     yv = np.array([e.label for e in val])
-    za, zb = (logits(d, [e.text for e in val]) for d in dets)
+    za, zb = member_logits(panel, [e.text for e in val])
     grid = np.linspace(0.0, 1.0, args.grid)
     losses = [log_loss(w * zb + (1 - w) * za, yv) for w in grid]
     w = float(grid[int(np.argmin(losses))])
-    print(f"{len(val)} validation texts: log loss {losses[len(grid) // 2]:.4f} at w=0.5, "
+    print(f"{len(val)} validation texts: log loss {log_loss((za + zb) / 2, yv):.4f} at w=0.5, "
           f"{min(losses):.4f} at w={w:.2f} (weight of {names[1]})")
-    for path in args.test:
-        texts, y = labelled(path)
-        ta, tb = (logits(d, texts) for d in dets)
+    for path, texts, y in tests:
+        ta, tb = member_logits(panel, texts)
         for label, wt in (("mean", 0.5), ("fitted", w)):
             p = 1 / (1 + np.exp(-(wt * tb + (1 - wt) * ta)))
             print(f"{path.name} {label} w={wt:.2f}: AUROC {auroc(y, p):.4f}, "
