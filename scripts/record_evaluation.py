@@ -42,6 +42,11 @@ def _load(into: Path) -> dict:
     return json.loads((into / METADATA_FILE).read_text())
 
 
+def _names(evals: list[dict]) -> str:
+    """The set names of ``evals`` for an error message."""
+    return "; ".join(str(e.get("set")) for e in evals) or "none"
+
+
 def _save(into: Path, meta: dict) -> None:
     write_metadata(into, meta)
     write_model_card(into, meta)
@@ -74,7 +79,7 @@ def record(into: Path, report: dict, *, set_name: str, file: str | None = None,
     if replaces is not None:
         if replaces not in names:
             raise SystemExit(f"no evaluation named {replaces!r} to replace in {into} "
-                             f"(it has: {'; '.join(map(str, names)) or 'none'})")
+                             f"(it has: {_names(evals)})")
         at = names.index(replaces)
         evals[at] = entry
         evals = [e for i, e in enumerate(evals) if i == at or e.get("set") != set_name]
@@ -91,8 +96,7 @@ def remove(into: Path, set_name: str) -> None:
     evals = list(meta.get("evaluations", []))
     kept = [e for e in evals if e.get("set") != set_name]
     if len(kept) == len(evals):
-        raise SystemExit(f"no evaluation named {set_name!r} in {into} (it has: "
-                         f"{'; '.join(str(e.get('set')) for e in evals) or 'none'})")
+        raise SystemExit(f"no evaluation named {set_name!r} in {into} (it has: {_names(evals)})")
     meta["evaluations"] = kept
     _save(into, meta)
 
@@ -112,6 +116,8 @@ def main() -> int:
                     help="drop the entry named by --set (no report needed)")
     args = ap.parse_args()
     if args.remove:
+        if any((args.report, args.replaces, args.file, args.model, args.note, args.command)):
+            ap.error("--remove takes only --into and --set")
         remove(args.into, args.set_name)
         print(f"removed {args.set_name!r} from {args.into}")
         return 0
