@@ -114,7 +114,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         seed=args.seed, max_length=args.max_length, batch_size=args.train_batch_size, lr=args.lr,
         target_fpr=args.target_fpr, version=args.version, group_field=args.group_field,
         val_fraction=args.val_fraction, balance_sources=args.balance_sources,
-        head_epochs=args.head_epochs)
+        head_epochs=args.head_epochs, folds=args.folds)
     val = meta.get("validation", {})
     print(f"model written to {args.out}: validation accuracy={val.get('accuracy')} "
           f"auroc={val.get('auroc')} llm-verdict fpr={val.get('llm_verdict_fpr')}",
@@ -240,6 +240,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share held out for calibration, thresholds and validation figures")
     p.add_argument("--group-field", default=None,
                    help="hold out whole groups for validation (e.g. HITId: unseen tasks)")
+    p.add_argument("--folds", type=int, default=0,
+                   help="cross-fit instead of holding out --val-fraction: train this many "
+                        "models, each without one fold (whole groups with --group-field), fit "
+                        "calibration, thresholds and validation figures on the texts each held "
+                        "out, then train the served model on every text (folds + 1 trainings; "
+                        "0: off)")
     p.add_argument("--target-fpr", type=float, default=0.01,
                    help="false-positive rate the llm threshold is chosen for")
     p.add_argument("--balance-sources", action="store_true",

@@ -22,7 +22,7 @@ from ..evaluation import (auroc, choose_thresholds, fit_platt, fpr_resolvable, p
                           summarize, verdicts_for)
 from ..settings import cpu_count
 
-__all__ = ["CalibrationResult", "calibrate"]
+__all__ = ["CalibrationResult", "calibrate", "calibrate_margins", "held_out_margins"]
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,19 @@ def _warn_if_fpr_unresolvable(n_human: int, target_fpr: float) -> None:
                     n_human, target_fpr, int(np.ceil(1 / target_fpr - 1e-9)))
 
 
+def held_out_margins(model_dir: Path, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Raw margins of held-out ``texts`` by the model in ``model_dir``: (int8, fp32).
+
+    ``model_dir`` must already hold loadable metadata (the identity
+    calibration is fine): the runtime loader reads it to find the files.
+    """
+    z_int8 = _margins(model_dir, texts, "int8")
+    if not np.isfinite(z_int8).all():
+        raise TrainingError("the int8 model produced non-finite scores; training diverged "
+                            "(lower the learning rate)")
+    return z_int8, _margins(model_dir, texts, "fp32")
+
+
 def calibrate(model_dir: Path, texts: Sequence[str], labels: Sequence[int], *,
               target_fpr: float = 0.01, target_fnr: float = 0.05) -> CalibrationResult:
     """Fit calibration and thresholds on validation ``texts`` scored by the model in ``model_dir``.
@@ -132,13 +145,20 @@ def calibrate(model_dir: Path, texts: Sequence[str], labels: Sequence[int], *,
     if not texts:
         raise TrainingError("no validation texts to calibrate on; raise val_fraction "
                             "or add training data")
+    z_int8, z_fp32 = held_out_margins(model_dir, texts)
+    return calibrate_margins(labels, z_int8, z_fp32, target_fpr=target_fpr,
+                             target_fnr=target_fnr)
+
+
+def calibrate_margins(labels: Sequence[int], z_int8: np.ndarray, z_fp32: np.ndarray, *,
+                      target_fpr: float = 0.01, target_fnr: float = 0.05) -> CalibrationResult:
+    """Calibration, thresholds and figures from held-out texts' raw margins (int8 and fp32).
+
+    The margins may come from the model itself (a validation split) or from
+    models that each held the texts out (cross-fitting, ``train --folds``).
+    """
     y = np.asarray(labels, dtype=np.int64)
     _warn_if_fpr_unresolvable(int(np.sum(y == 0)), target_fpr)
-    z_int8 = _margins(model_dir, texts, "int8")
-    if not np.isfinite(z_int8).all():
-        raise TrainingError("the int8 model produced non-finite scores; training diverged "
-                            "(lower the learning rate)")
-    z_fp32 = _margins(model_dir, texts, "fp32")
     a, b, thresholds = _fit(z_int8, y, target_fpr, target_fnr)
     agreement = _agreement(z_int8, z_fp32, a, b, thresholds)
     damage = quantization_damage(y, z_int8, z_fp32,

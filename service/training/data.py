@@ -1,4 +1,4 @@
-"""Loading labelled training files and splitting off a validation set.
+"""Loading labelled training files, splitting off a validation set or cutting folds.
 
 Training is strict: a record that cannot be read, has no or empty text, or an
 unknown label stops training with an :class:`~service.errors.InputError` that
@@ -22,7 +22,8 @@ from ..errors import InputError
 from ..records import parse_label, read_records
 from ..text import LineBreakRepair, clean_artifacts, normalize
 
-__all__ = ["Example", "FileInfo", "Dataset", "load_dataset", "record_label", "split_validation"]
+__all__ = ["Example", "FileInfo", "Dataset", "load_dataset", "record_label", "split_folds",
+           "split_validation"]
 
 log = logging.getLogger(__name__)
 
@@ -212,3 +213,44 @@ def split_validation(examples: Sequence[Example], val_fraction: float,
     train = [e for i, e in enumerate(examples) if i not in val_ids]
     val = [e for i, e in enumerate(examples) if i in val_ids]
     return train, val
+
+
+def split_folds(examples: Sequence[Example], folds: int, seed: int) -> list[int]:
+    """The fold (``0 .. folds - 1``) of each example, for cross-fitting; reproducible for a seed.
+
+    With groups (``Example.group`` set) whole groups share a fold: the groups,
+    shuffled, go one by one to the fold with the fewest texts so far, so each
+    fold's texts are on groups (e.g. tasks) its model never saw. Without groups
+    each label is shuffled and dealt out in turn, so every fold holds both labels
+    in about their overall shares. Raises :class:`InputError` when there are
+    fewer groups, or texts of a label, than folds.
+    """
+    if folds < 2:
+        raise ValueError(f"folds must be 2 or more, got {folds}")
+    rng = random.Random(seed)
+    fold_of = [0] * len(examples)
+    if any(e.group is not None for e in examples):
+        groups: dict[str, list[int]] = {}
+        for i, ex in enumerate(examples):
+            groups.setdefault(str(ex.group), []).append(i)
+        if len(groups) < folds:
+            raise InputError(f"{len(groups)} groups cannot fill {folds} folds; lower --folds "
+                             "or drop --group-field", reason="too_few_groups")
+        names = sorted(groups)
+        rng.shuffle(names)
+        sizes = [0] * folds
+        for name in names:
+            k = sizes.index(min(sizes))
+            sizes[k] += len(groups[name])
+            for i in groups[name]:
+                fold_of[i] = k
+        return fold_of
+    for cls in (0, 1):
+        idx = [i for i, e in enumerate(examples) if e.label == cls]
+        if len(idx) < folds:
+            raise InputError(f"{len(idx)} {('human', 'llm')[cls]} texts cannot fill {folds} "
+                             "folds; lower --folds or add data", reason="too_few_texts")
+        rng.shuffle(idx)
+        for n, i in enumerate(idx):
+            fold_of[i] = n % folds
+    return fold_of

@@ -404,13 +404,33 @@ def render_panel_card(meta: dict[str, Any]) -> str:
             ("llm_verdict_fpr", "share of human texts with verdict `llm`"),
             ("llm_verdict_tpr", "share of LLM texts with verdict `llm`"),
             ("uncertain_share", "share `uncertain`"), ("ece", "expected calibration error")]
-    figures = ("\n## Validation\n\nOn the validation texts the members share. They set the "
-               "members' calibration and thresholds, so these figures say how the thresholds "
-               "combine, not how the panel does on new writing. Verdicts are counted as served, "
-               "abstentions and the familiarity check included; the members' cards count "
-               "verdicts by their thresholds alone.\n\n| figure | value |\n|---|---|\n"
-               + "\n".join(f"| {label} | {_fmt(val.get(k))} |" for k, label in keys) + "\n"
-               if val else "\nNo validation figures: the panel was built without `--data`.\n")
+    cross = meta.get("cross_fit")
+    if cross and val:
+        grouped = (f"whole `{cross['group_field']}` groups" if cross.get("group_field")
+                   else "stratified by label")
+        figures = (f"\n## Cross-fitting\n\nMade by `crowdguard train --folds {cross['folds']}`"
+                   f" (seed {cross.get('seed')}): the {cross.get('texts')} training texts were "
+                   f"cut into {cross['folds']} folds ({grouped}), and each member was trained "
+                   "without one of them. Each member scored the fold it held out; Platt "
+                   "calibration, thresholds and the familiarity threshold were fitted once on "
+                   "those pooled out-of-fold scores, and every member carries them. The "
+                   "figures below are those out-of-fold scores, each text by the one member "
+                   "that never saw it, counted by the thresholds alone; the same texts chose "
+                   "the thresholds, so they are optimistic, and the panel, which joins all "
+                   "members, is not measured by them. "
+                   f"{_fmt(cross.get('seconds'), 0)} s of training in all.\n\n"
+                   "| figure | value |\n|---|---|\n"
+                   + "\n".join(f"| {label} | {_fmt(val.get(k))} |" for k, label in keys) + "\n")
+    else:
+        figures = ("\n## Validation\n\nOn the validation texts the members share. They set "
+                   "the members' calibration and thresholds, so these figures say how the "
+                   "thresholds combine, not how the panel does on new writing. Verdicts are "
+                   "counted as served, abstentions and the familiarity check included; the "
+                   "members' cards count verdicts by their thresholds alone.\n\n"
+                   "| figure | value |\n|---|---|\n"
+                   + "\n".join(f"| {label} | {_fmt(val.get(k))} |" for k, label in keys)
+                   + "\n" if val else
+                   "\nNo validation figures: the panel was built without `--data`.\n")
     return (f"# Model card: {meta.get('name')} {meta.get('version')} (panel)\n\n"
             f"A panel of {len(members)} models, each trained by `crowdguard train` and "
             f"described in its own card. Every text is scored by every member. Rule "
@@ -418,7 +438,8 @@ def render_panel_card(meta: dict[str, Any]) -> str:
             f"thresholds say `llm`, `human` only when every member's say `human`, and "
             f"`uncertain` otherwise; a text too short, not English, or unlike the training "
             f"data of any member gets `uncertain`. `p_llm` is the sigmoid of the mean of the "
-            f"members' calibrated logits. Built {meta.get('created_at')} by `crowdguard panel`."
+            f"members' calibrated logits. Built {meta.get('created_at')} by "
+            f"`crowdguard {'train --folds' if cross else 'panel'}`."
             f"\n\n| member | model | card |\n|---|---|---|\n{rows}\n{figures}"
             f"{_evaluations(meta.get('evaluations', []))}"
             "\n## Limitations\n\nBy its rule, the panel's verdict on a text is `llm` only where "
@@ -511,15 +532,14 @@ and per-worker LLM-use rates can be tracked. A verdict is evidence for review,
 |---|---|---|
 {data_rows}
 
-{tr.get('train_records')} texts for training and {tr.get('val_records')} held out for
-validation (stratified by label, `val_fraction` {tr.get('val_fraction')}, seed {tr.get('seed')});
+{_split_line(tr)}
 identical texts kept once.{_repair_line(tr)} {tr.get('epochs')} epochs, learning rate {tr.get('lr')}, batch
 size {tr.get('batch_size')}, {_fmt(tr.get('seconds'), 0)} s of training on CPU.{_weights_line(tr)}{_head_line(tr)}
 
 ## Validation figures
 
 Held-out validation texts ({val.get('n')}: {val.get('n_human')} human,
-{val.get('n_llm')} LLM), scored with the {'int8' if cpu_is_int8 else 'fp32'} model and calibrated
+{val.get('n_llm')} LLM), scored with the {'int8' if cpu_is_int8 else 'fp32'} {'fold models' if tr.get('folds') else 'model'} and calibrated
 probabilities. The same texts chose the calibration and thresholds, so these
 figures are optimistic; evaluate on independent data before relying on them.
 
@@ -560,6 +580,23 @@ difference of calibrated probability is {_fmt(agree.get('max_abs_dp'), 4)}.
   approximate, particularly near 0 and 1.
 - English only; other languages are out of scope.
 """
+
+
+def _split_line(training: dict[str, Any]) -> str:
+    """The card's words on what was held out: a validation share, or folds (cross-fitting)."""
+    tr = training
+    if tr.get("folds"):
+        grouped = f"whole `{tr['group_field']}` groups" if tr.get("group_field") else \
+            "stratified by label"
+        return (f"Member {tr.get('fold')} of a cross-fitted panel (`--folds {tr['folds']}`, "
+                f"{grouped}, seed {tr.get('seed')}):\ntrained on {tr.get('train_records')} "
+                f"texts, all but fold {tr.get('fold')}. Calibration, thresholds, the "
+                "familiarity threshold\nand the validation figures below come from the "
+                f"out-of-fold scores of all {tr['folds']} members ({tr.get('val_records')} "
+                "texts, each\nscored by the member that held it out);")
+    return (f"{tr.get('train_records')} texts for training and {tr.get('val_records')} held "
+            f"out for\nvalidation (stratified by label, `val_fraction` {tr.get('val_fraction')}, "
+            f"seed {tr.get('seed')});")
 
 
 def _repair_line(training: dict[str, Any]) -> str:

@@ -56,8 +56,14 @@ def _split_key(meta: dict[str, Any]) -> tuple[Any, ...]:
 
 def build_panel(members: list[tuple[str, Path]], out: Path, *, name: str, version: str,
                 data: list[Path] | None = None, rule: str = PANEL_RULES[0],
-                threads: int | None = None) -> dict[str, Any]:
-    """Write a panel directory ``out`` of ``members``; return its metadata."""
+                threads: int | None = None, cross_fit: dict[str, Any] | None = None,
+                validation: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write a panel directory ``out`` of ``members``; return its metadata.
+
+    ``cross_fit`` and ``validation`` come from ``train --folds``
+    (:func:`~service.training.train._train_fold_panel`): how the fold members
+    were made, and their pooled out-of-fold figures.
+    """
     if len(members) < 2:
         raise InputError("a panel needs two or more members", reason="bad_member")
     names = [n for n, _ in members]
@@ -97,6 +103,10 @@ def build_panel(members: list[tuple[str, Path]], out: Path, *, name: str, versio
             "member_versions": {n: f"{m.get('name')}@{m.get('version')}"
                                 for n, m in zip(names, metas, strict=True)},
         }
+        if cross_fit is not None:
+            meta["cross_fit"] = cross_fit
+        if validation is not None:
+            meta["validation"] = validation
         write_metadata(tmp, meta)
         if data is not None:
             meta["validation"] = _validate(tmp, metas, data, threads)
@@ -116,6 +126,11 @@ def shared_validation(metas: list[dict[str, Any]], data: list[Path]) -> list[Exa
     Raises :class:`InputError` when the members were split differently or ``data``
     is not the files (by hash) they were trained on.
     """
+    folded = [m.get("name", "?") for m in metas if (m.get("training") or {}).get("folds")]
+    if folded:
+        raise InputError(f"{', '.join(folded)} was cross-fitted (train --folds): it trained on "
+                         "every text, so no validation texts are left to measure the panel on; "
+                         "build the panel without --data", reason="data_mismatch")
     keys = {_split_key(m) for m in metas}
     if len(keys) != 1:
         raise InputError("the members were not trained on the same files, seed and validation "

@@ -3,7 +3,9 @@
 :func:`train_model` reads labelled files, holds out a stratified validation
 set, fine-tunes a base encoder (PyTorch, CPU) for two labels, exports it to
 ONNX (fp32 and dynamic int8), calibrates it through the runtime's inference
-path and writes the model directory the service loads.
+path and writes the model directory the service loads. With ``folds`` it
+holds nothing out: it trains one model per fold, calibrates them together on
+what each held out, and writes them as one panel directory (cross-fitting).
 
 Base encoders come only from pip packages that ship their weights (see
 :mod:`.bases`) or from a local directory; nothing is downloaded.
@@ -17,6 +19,7 @@ import random
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -28,12 +31,12 @@ from ..detector.familiarity import FAMILIARITY_FILE
 from ..errors import InputError, TrainingError
 from ..settings import cpu_count
 from .bases import DEFAULT_BASE, resolve_base
-from .calibrate import calibrate
-from .data import Example, load_dataset, split_validation
+from .calibrate import CalibrationResult, calibrate, calibrate_margins, held_out_margins
+from .data import Example, load_dataset, split_folds, split_validation
 from .export import (EMBEDDING_BLOCK, FP32_FILE, INT8_FILE, METADATA_FILE, MIN_4BIT_ROWS,
                      TOKENIZER_FILE, expose_features, export_onnx, quantize_int8, save_tokenizer,
                      write_metadata, write_model_card)
-from .familiarity import fit_familiarity
+from .familiarity import fit_familiarity, held_out_distances
 
 __all__ = ["train_model", "finish_model", "refinish_model", "source_weights"]
 
@@ -269,8 +272,11 @@ def _batches(ids: Sequence[Sequence[int]], batch_size: int, gen: Any) -> list[li
 
 
 def _check_args(epochs: int, batch_size: int, lr: float, max_length: int,
-                val_fraction: float, target_fpr: float, head_epochs: int = 0) -> None:
+                val_fraction: float, target_fpr: float, head_epochs: int = 0,
+                folds: int = 0) -> None:
     problems = []
+    if folds < 0 or folds == 1:
+        problems.append(f"folds must be 0 (hold out val_fraction) or 2 or more (got {folds})")
     if epochs < 1:
         problems.append(f"epochs must be >= 1 (got {epochs})")
     if head_epochs < 0:
@@ -289,12 +295,124 @@ def _check_args(epochs: int, batch_size: int, lr: float, max_length: int,
         raise TrainingError("; ".join(problems))
 
 
+@dataclass(frozen=True)
+class _Recipe:
+    """How each model of one ``train`` run is fine-tuned (fold models and the served one alike)."""
+
+    base_path: Path
+    base_name: str
+    epochs: int
+    seed: int
+    max_length: int
+    batch_size: int
+    lr: float
+    balance_sources: bool
+    head_epochs: int
+    progress: bool
+
+
+def _fine_tune_and_export(recipe: _Recipe, train: Sequence[Example], out: Path) -> float:
+    """Fine-tune ``recipe``'s base on ``train``, export fp32 ONNX and the tokenizer into ``out``.
+
+    Returns the seconds of fine-tuning. The seed is set
+    afresh, so every model of a run starts from the same head and batch order.
+    """
+    import torch
+
+    torch.set_num_threads(cpu_count())
+    _seed_everything(recipe.seed)
+    tokenizer, model = _load_hf(recipe.base_path)
+    limit = int(getattr(model.config, "max_position_embeddings", 512))
+    if recipe.max_length > limit:
+        raise TrainingError(f"max_length {recipe.max_length} exceeds what {recipe.base_name} "
+                            f"supports ({limit})")
+    t0 = time.monotonic()
+    weights = source_weights(train) if recipe.balance_sources else None
+    ids, labels, pad = _encode(tokenizer, train, recipe.max_length)
+    if recipe.head_epochs:
+        _fit_head(model, ids, labels, pad=pad, epochs=recipe.head_epochs, seed=recipe.seed,
+                  progress=recipe.progress, weights=weights)
+    final_loss = _fine_tune(model, ids, labels, pad=pad, epochs=recipe.epochs,
+                            batch_size=recipe.batch_size, lr=recipe.lr, seed=recipe.seed,
+                            progress=recipe.progress, weights=weights)
+    seconds = time.monotonic() - t0
+    log.info("fine-tuning on %d texts took %.1f s (last epoch loss %.4f)", len(train), seconds,
+             final_loss)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".checkpoint-", dir=out) as ckpt:
+        try:
+            model.save_pretrained(ckpt, safe_serialization=True)
+            tokenizer.save_pretrained(ckpt)
+        except OSError as exc:
+            raise TrainingError(f"cannot save the fine-tuned checkpoint: {exc}") from exc
+        del model
+        export_onnx(Path(ckpt), out / FP32_FILE)
+    save_tokenizer(tokenizer, out / TOKENIZER_FILE, recipe.max_length)
+    return seconds
+
+
+def _train_fold_panel(recipe: _Recipe, examples: Sequence[Example], folds: int, out: Path,
+                      meta: dict[str, Any], target_fpr: float) -> dict[str, Any]:
+    """Cross-fitting: ``folds`` models, each trained without one fold, served as one panel.
+
+    Each fold model scores the texts it held out, through the runtime as it will
+    be served (int8 and fp32). Platt calibration, thresholds and the familiarity
+    threshold are fitted once on those pooled out-of-fold scores, so on every
+    training text, and every member gets them. The members are joined into a
+    panel at ``out`` (:func:`~service.training.panel.build_panel`): its ``p_llm``
+    is the sigmoid of the mean of the members' calibrated logits, and its verdict
+    is ``llm`` only when every member's is. Returns the panel's metadata.
+    """
+    from .panel import build_panel
+
+    if out.exists():
+        raise TrainingError(f"{out} exists; give a new directory for the cross-fitted panel")
+    fold_of = split_folds(examples, folds, recipe.seed)
+    n = len(examples)
+    z_int8, z_fp32, dist = np.zeros(n), np.zeros(n), np.zeros(n)
+    seconds = 0.0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}-folds-", dir=out.parent) as scratch:
+        members: list[tuple[Path, list[Example], int | None, dict[str, Any]]] = []
+        for k in range(folds):
+            held = [i for i in range(n) if fold_of[i] == k]
+            rest = [e for i, e in enumerate(examples) if fold_of[i] != k]
+            if len({e.label for e in rest}) < 2:
+                raise InputError(f"without fold {k + 1} only one label is left to train on; "
+                                 "lower --folds or add data", reason="one_class")
+            log.info("fold %d/%d: training on %d texts, holding out %d", k + 1, folds,
+                     len(rest), len(held))
+            member = Path(scratch) / f"fold-{k + 1}"
+            t = _fine_tune_and_export(recipe, rest, member)
+            seconds += t
+            training = {**meta["training"], "fold": k + 1, "train_records": len(rest),
+                        "seconds": round(t, 1)}
+            layer, member_meta = _runtime_files(
+                member, {**meta, "version": f"{meta['version']}-fold{k + 1}",
+                         "training": training}, target_fpr)
+            texts = [examples[i].text for i in held]
+            z_int8[held], z_fp32[held] = held_out_margins(member, texts)
+            dist[held] = held_out_distances(member, [e.text for e in rest], texts)
+            members.append((member, rest, layer, member_meta))
+        result = calibrate_margins([e.label for e in examples], z_int8, z_fp32,
+                                   target_fpr=target_fpr, target_fnr=TARGET_FNR)
+        for member, rest, layer, member_meta in members:
+            _complete(member, member_meta, result, target_fpr, [e.text for e in rest], layer,
+                      held_out=dist)
+        cross_fit = {"folds": folds, "seed": recipe.seed, "texts": n,
+                     "group_field": meta["training"].get("group_field"),
+                     "seconds": round(seconds, 1)}
+        return build_panel([(m.name, m) for m, *_ in members], out, name=meta["name"],
+                           version=meta["version"], cross_fit=cross_fit,
+                           validation=result.validation)
+
+
 def train_model(data: list[Path], out: Path, *, base: str = DEFAULT_BASE, epochs: int = 4,
                 seed: int = 13, max_length: int = 256, batch_size: int = 16, lr: float = 6e-5,
                 val_fraction: float = 0.15, target_fpr: float = 0.01,
                 name: str = "crowdguard-detector", version: str | None = None,
                 group_field: str | None = None, balance_sources: bool = False,
-                head_epochs: int = 0, progress: bool = True) -> dict[str, Any]:
+                head_epochs: int = 0, folds: int = 0, progress: bool = True) -> dict[str, Any]:
     """Train, export, quantize and calibrate a detector into ``out``; return its metadata.
 
     ``out`` receives ``model.int8.onnx``, ``model.onnx``, ``tokenizer.json``,
@@ -305,52 +423,37 @@ def train_model(data: list[Path], out: Path, *, base: str = DEFAULT_BASE, epochs
     (:func:`source_weights`); validation and calibration are unchanged.
     With ``head_epochs`` > 0 the classifier head is first fitted on the frozen
     encoder's features for that many passes (:func:`_fit_head`, LP-FT).
+    With ``folds`` >= 2 nothing is held out: ``out`` becomes a panel of ``folds``
+    models, each trained without one fold (whole groups with ``group_field``),
+    calibrated together on the texts each held out (:func:`_train_fold_panel`;
+    cross-fitting, ``folds`` trainings and ``folds`` times the inference cost).
     Raises :class:`InputError` for bad training data and :class:`TrainingError`
     for everything else that goes wrong.
     """
-    _check_args(epochs, batch_size, lr, max_length, val_fraction, target_fpr, head_epochs)
+    _check_args(epochs, batch_size, lr, max_length, val_fraction, target_fpr, head_epochs, folds)
     if version is None:
         version = "dev-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%MZ")
     started = time.monotonic()
     resolved = resolve_base(base)
     dataset = load_dataset(data, group_field=group_field)
-    train, val = split_validation(dataset.examples, val_fraction, seed)
-    for part, rows in (("training", train), ("validation", val)):
-        if len({e.label for e in rows}) < 2:
-            raise InputError(f"the {part} split has only one label; training needs both human "
-                             "and llm texts (add data or change val_fraction)", reason="one_class")
-    log.info("training on %d texts, validating on %d (%d duplicates dropped)",
-             len(train), len(val), dataset.duplicates)
-
-    import torch
-
-    torch.set_num_threads(cpu_count())
-    _seed_everything(seed)
-    tokenizer, model = _load_hf(resolved.path)
-    limit = int(getattr(model.config, "max_position_embeddings", 512))
-    if max_length > limit:
-        raise TrainingError(f"max_length {max_length} exceeds what {resolved.name} supports ({limit})")
-    t0 = time.monotonic()
-    weights = source_weights(train) if balance_sources else None
-    ids, labels, pad = _encode(tokenizer, train, max_length)
-    if head_epochs:
-        _fit_head(model, ids, labels, pad=pad, epochs=head_epochs, seed=seed, progress=progress,
-                  weights=weights)
-    final_loss = _fine_tune(model, ids, labels, pad=pad, epochs=epochs, batch_size=batch_size,
-                            lr=lr, seed=seed, progress=progress, weights=weights)
-    train_seconds = time.monotonic() - t0
-    log.info("fine-tuning took %.1f s (last epoch loss %.4f)", train_seconds, final_loss)
-
-    out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".checkpoint-", dir=out) as ckpt:
-        try:
-            model.save_pretrained(ckpt, safe_serialization=True)
-            tokenizer.save_pretrained(ckpt)
-        except OSError as exc:
-            raise TrainingError(f"cannot save the fine-tuned checkpoint: {exc}") from exc
-        del model
-        export_onnx(Path(ckpt), out / FP32_FILE)
-    save_tokenizer(tokenizer, out / TOKENIZER_FILE, max_length)
+    if folds:
+        train, val = list(dataset.examples), []
+        if len({e.label for e in train}) < 2:
+            raise InputError("the data has only one label; training needs both human and llm "
+                             "texts", reason="one_class")
+        log.info("cross-fitting on %d texts: %d models, each trained without one fold "
+                 "(%d duplicates dropped)", len(train), folds, dataset.duplicates)
+    else:
+        train, val = split_validation(dataset.examples, val_fraction, seed)
+        for part, rows in (("training", train), ("validation", val)):
+            if len({e.label for e in rows}) < 2:
+                raise InputError(f"the {part} split has only one label; training needs both "
+                                 "human and llm texts (add data or change val_fraction)",
+                                 reason="one_class")
+        log.info("training on %d texts, validating on %d (%d duplicates dropped)",
+                 len(train), len(val), dataset.duplicates)
+    recipe = _Recipe(resolved.path, resolved.name, epochs, seed, max_length, batch_size, lr,
+                     balance_sources, head_epochs, progress)
     training: dict[str, Any] = {
         "data": [{"file": f.file, "sha256": f.sha256, "records": f.records}
                  for f in dataset.files],
@@ -359,20 +462,21 @@ def train_model(data: list[Path], out: Path, *, base: str = DEFAULT_BASE, epochs
         "lr": lr,
         "batch_size": batch_size,
         "max_length": max_length,
-        "val_fraction": val_fraction,
+        "val_fraction": None if folds else val_fraction,
         "train_records": len(train),
-        "val_records": len(val),
+        "val_records": len(train) if folds else len(val),
         "line_break_repaired": dataset.repaired,
         "duplicates_dropped": dataset.duplicates,
-        "seconds": round(train_seconds, 1),
     }
+    if folds:
+        training["folds"] = folds
     if group_field is not None:
         training["group_field"] = group_field
     if head_epochs:
         training["head_epochs"] = head_epochs
-    if weights is not None:
+    if balance_sources:
         training["source_weights"] = {Path(e.source).name: round(w, 4)
-                                      for e, w in zip(train, weights)}
+                                      for e, w in zip(train, source_weights(train))}
     meta: dict[str, Any] = {
         "format": 1,
         "name": name,
@@ -383,22 +487,23 @@ def train_model(data: list[Path], out: Path, *, base: str = DEFAULT_BASE, epochs
         "labels": list(LABEL_NAMES),
         "training": training,
     }
-    meta = finish_model(out, meta, train, val, target_fpr=target_fpr)
+    if folds:
+        meta = _train_fold_panel(recipe, train, folds, out, meta, target_fpr)
+    else:
+        training["seconds"] = round(_fine_tune_and_export(recipe, train, out), 1)
+        meta = finish_model(out, meta, train, val, target_fpr=target_fpr)
     log.info("model written to %s in %.1f s (validation accuracy %s, AUROC %s)", out,
              time.monotonic() - started, meta["validation"]["accuracy"],
              meta["validation"]["auroc"])
     return meta
 
 
-def finish_model(out: Path, meta: dict[str, Any], train: Sequence[Example],
-                 val: Sequence[Example], *, target_fpr: float) -> dict[str, Any]:
-    """From ``out/model.onnx`` (fp32, as exported) to a complete model directory.
+def _runtime_files(out: Path, meta: dict[str, Any], target_fpr: float) -> tuple[int | None,
+                                                                                  dict[str, Any]]:
+    """From ``out/model.onnx`` (as exported) to a directory the runtime loads, uncalibrated.
 
-    Adds the ``features`` output, quantizes to int8, calibrates and chooses
-    thresholds on ``val``, fits the familiarity check on ``train`` (threshold
-    from ``val``), and writes the metadata and the model card. ``meta`` holds
-    what training knows (name, version, base, max_length, labels, training);
-    ``out`` must hold ``model.onnx`` and ``tokenizer.json``. Returns the metadata.
+    Adds the ``features`` output, quantizes to int8 and writes provisional
+    metadata (identity calibration). Returns the features' layer and that metadata.
     """
     layer, _ = expose_features(out / FP32_FILE)
     # see quantize_int8
@@ -415,20 +520,51 @@ def finish_model(out: Path, meta: dict[str, Any], train: Sequence[Example],
         "thresholds": {"llm": 0.5, "human": 0.5, "target_fpr": target_fpr},
         "abstain": dict(ABSTAIN),
     })
-    provisional = write_metadata(out, meta)  # lets the runtime loader open the directory
+    write_metadata(out, meta)
+    return layer, meta
+
+
+def finish_model(out: Path, meta: dict[str, Any], train: Sequence[Example],
+                 val: Sequence[Example], *, target_fpr: float) -> dict[str, Any]:
+    """From ``out/model.onnx`` (fp32, as exported) to a complete model directory.
+
+    Adds the ``features`` output, quantizes to int8, calibrates and chooses
+    thresholds on ``val``, fits the familiarity check on ``train`` (threshold
+    from ``val``), and writes the metadata and the model card. ``meta`` holds
+    what training knows (name, version, base, max_length, labels, training);
+    ``out`` must hold ``model.onnx`` and ``tokenizer.json``. Returns the metadata.
+    """
+    layer, meta = _runtime_files(out, meta, target_fpr)  # lets the runtime loader open it
     try:
         result = calibrate(out, [e.text for e in val], [e.label for e in val],
                            target_fpr=target_fpr, target_fnr=TARGET_FNR)
-        meta.update(result.metadata(target_fpr))
-        if result.cpu_precision == "fp32":  # int8 broke it: the CPU path serves fp32
-            meta["files"] = {"cpu": FP32_FILE, "fp32": FP32_FILE, "tokenizer": TOKENIZER_FILE}
-            del meta["quantization"]
-            (out / INT8_FILE).unlink()
+    except TrainingError:
+        (out / METADATA_FILE).unlink()  # an unfinished directory must not load as a model
+        raise
+    return _complete(out, meta, result, target_fpr, [e.text for e in train], layer,
+                     val_texts=[e.text for e in val])
+
+
+def _complete(out: Path, meta: dict[str, Any], result: CalibrationResult, target_fpr: float,
+              train_texts: Sequence[str], layer: int | None, *,
+              val_texts: Sequence[str] | None = None,
+              held_out: np.ndarray | None = None) -> dict[str, Any]:
+    """Write calibration, the familiarity check, metadata and card into ``out``.
+
+    ``meta`` is what :func:`_runtime_files` wrote. The familiarity threshold
+    comes from ``val_texts`` or from distances already measured (``held_out``).
+    """
+    meta.update(result.metadata(target_fpr))
+    if result.cpu_precision == "fp32":  # int8 broke it: the CPU path serves fp32
+        meta["files"] = {"cpu": FP32_FILE, "fp32": FP32_FILE, "tokenizer": TOKENIZER_FILE}
+        del meta["quantization"]
+        (out / INT8_FILE).unlink()
+    try:
         write_metadata(out, meta)  # calibrated; the familiarity check reads the CPU file
-        familiarity = fit_familiarity(out, [e.text for e in train], [e.text for e in val],
+        familiarity = fit_familiarity(out, train_texts, val_texts, held_out=held_out,
                                       layer=layer)
     except TrainingError:
-        provisional.unlink()  # an unfinished directory must not load as a model
+        (out / METADATA_FILE).unlink()  # an unfinished directory must not load as a model
         raise
     meta["files"]["familiarity"] = FAMILIARITY_FILE
     meta["familiarity"] = familiarity
@@ -453,6 +589,10 @@ def refinish_model(out: Path, data: list[Path], *, version: str | None = None) -
     try:
         meta = orjson.loads(meta_path.read_bytes())
         tr = meta["training"]
+        if tr.get("folds"):
+            raise TrainingError(f"{out} was cross-fitted (--folds {tr['folds']}): its calibration "
+                                "came from fold models that were not kept; train it again "
+                                "instead of re-finishing")
         recorded = [(d["file"], d["sha256"]) for d in tr["data"]]
         seed, val_fraction = int(tr["seed"]), float(tr["val_fraction"])
         target_fpr = float(meta["thresholds"]["target_fpr"])

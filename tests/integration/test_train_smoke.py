@@ -207,6 +207,57 @@ def test_refinish_redoes_the_steps_after_export_on_the_same_split(
         refinish_model(out, [other])
 
 
+@pytest.mark.timeout(300)
+def test_cross_fitting_serves_the_fold_models_as_a_panel_calibrated_out_of_fold(
+        tiny_data: Path, tmp_path: Path) -> None:
+    from service.detector import Detector
+    from service.errors import InputError, TrainingError
+    from service.training import train_model
+    from service.training.panel import build_panel
+
+    out = tmp_path / "model"
+    meta = train_model([tiny_data], out, base="all-MiniLM-L6-v2", epochs=1, batch_size=8,
+                       max_length=64, seed=7, folds=3, version="cf", progress=False)
+    assert meta["kind"] == "panel" and meta["members"] == ["fold-1", "fold-2", "fold-3"]
+    assert meta["cross_fit"] == {"folds": 3, "seed": 7, "texts": 24, "group_field": None,
+                                 "seconds": meta["cross_fit"]["seconds"]}
+    # no scratch directory left beside the panel
+    assert [p.name for p in tmp_path.iterdir() if p.name != "tiny.jsonl"] == ["model"]
+    # the pooled out-of-fold figures: every one of the 24 texts, each by one member
+    assert meta["validation"]["n"] == 24 and meta["validation"]["n_llm"] == 12
+    metas = [orjson.loads((out / m / "crowdguard-model.json").read_bytes())
+             for m in meta["members"]]
+    for k, m in enumerate(metas, start=1):
+        tr = m["training"]
+        assert tr["folds"] == 3 and tr["fold"] == k and tr["val_fraction"] is None
+        assert tr["train_records"] == 16 and tr["val_records"] == 24  # 4+4 texts per fold
+        assert m["version"] == f"cf-fold{k}" and m["validation"] == meta["validation"]
+        assert m["familiarity"]["train_texts"] == 16
+        card = (out / f"fold-{k}" / "MODEL_CARD.md").read_text(encoding="utf-8")
+        assert f"Member {k} of a cross-fitted panel (`--folds 3`, stratified by label" in card
+    # one calibration, one set of thresholds and one familiarity threshold for all members
+    for key in ("calibration", "thresholds", "agreement_int8_fp32", "files"):
+        assert metas[0][key] == metas[1][key] == metas[2][key], key
+    assert len({m["familiarity"]["threshold"] for m in metas}) == 1
+    card = (out / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "Made by `crowdguard train --folds 3` (seed 7)" in card
+    # the panel loads like any model; p_llm joins the members by the mean of their logits
+    det = Detector.load(out, device="cpu")
+    p = det.probabilities(HUMAN[:2] + LLM[:2])
+    each = [Detector.load(out / m, device="cpu").probabilities(HUMAN[:2] + LLM[:2])
+            for m in meta["members"]]
+    logits = np.mean([np.log(q / (1 - q)) for q in each], axis=0)
+    np.testing.assert_allclose(p, 1 / (1 + np.exp(-logits)), rtol=1e-6)
+    # no validation texts are left to measure a panel of its members on: said so
+    with pytest.raises(InputError, match="cross-fitted"):
+        build_panel([("a", out / "fold-1"), ("b", out / "fold-2")], tmp_path / "panel",
+                    name="p", version="t", data=[tiny_data])
+    with pytest.raises(TrainingError, match="exists"):
+        train_model([tiny_data], out, folds=3, progress=False)
+    with pytest.raises(TrainingError, match="folds must be 0"):
+        train_model([tiny_data], tmp_path / "x", folds=1, progress=False)
+
+
 @pytest.mark.timeout(120)
 def test_fit_head_trains_the_head_only_and_separates_the_training_texts() -> None:
     import torch

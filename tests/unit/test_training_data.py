@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from service.errors import InputError
-from service.training.data import Example, load_dataset, split_validation
+from service.training.data import Example, load_dataset, split_folds, split_validation
 
 
 def _jsonl(path: Path, rows: list[object]) -> Path:
@@ -159,6 +159,36 @@ def test_split_by_group_keeps_groups_whole() -> None:
     assert {0, 1} <= {e.label for e in val}
 
 
+def test_folds_are_stratified_cover_every_text_and_are_reproducible() -> None:
+    ex = _examples(40, 60)
+    fold_of = split_folds(ex, 4, seed=3)
+    assert len(fold_of) == 100 and set(fold_of) == {0, 1, 2, 3}
+    per_fold = Counter((f, e.label) for f, e in zip(fold_of, ex, strict=True))
+    assert all(per_fold[(k, 0)] == 10 and per_fold[(k, 1)] == 15 for k in range(4))
+    assert split_folds(ex, 4, seed=3) == fold_of
+    assert split_folds(ex, 4, seed=4) != fold_of
+
+
+def test_folds_keep_groups_whole_and_balance_sizes() -> None:
+    ex = _examples(40, 60, groups=10)  # 10 groups of 10 texts
+    fold_of = split_folds(ex, 3, seed=5)
+    folds_of_group: dict[str | None, set[int]] = {}
+    for f, e in zip(fold_of, ex, strict=True):
+        folds_of_group.setdefault(e.group, set()).add(f)
+    assert all(len(v) == 1 for v in folds_of_group.values())
+    assert sorted(Counter(fold_of).values()) == [30, 30, 40]
+
+
+def test_folds_need_enough_groups_and_texts() -> None:
+    with pytest.raises(InputError, match="3 groups cannot fill 4 folds") as exc:
+        split_folds(_examples(10, 10, groups=3), 4, seed=1)
+    assert exc.value.reason == "too_few_groups"
+    with pytest.raises(InputError, match="2 human texts cannot fill 3 folds"):
+        split_folds(_examples(2, 10), 3, seed=1)
+    with pytest.raises(ValueError):
+        split_folds(_examples(5, 5), 1, seed=1)
+
+
 def test_split_rejects_bad_fraction() -> None:
     with pytest.raises(ValueError):
         split_validation(_examples(3, 3), 1.0, seed=1)
@@ -231,6 +261,25 @@ def test_an_int8_model_that_quantization_broke_is_detected() -> None:
     assert quantization_damage(y, fp32, fp32, verdict_change=0.66) == \
         "int8 changes 66% of the validation verdicts of fp32"
     assert quantization_damage(y[8:12], fp32[8:12], fp32[8:12], verdict_change=0.5) is None
+
+
+def test_calibration_from_held_out_margins_fits_int8_unless_int8_broke() -> None:
+    import numpy as np
+
+    from service.evaluation import fit_platt
+    from service.training.calibrate import calibrate_margins
+
+    rng = np.random.default_rng(0)
+    y = np.array([0] * 40 + [1] * 40)
+    fp32 = np.where(y == 1, 2.0, -2.0) + rng.normal(0, 1.0, 80)
+    good = calibrate_margins(y, fp32 + 0.01, fp32)
+    assert good.cpu_precision == "int8"
+    assert (good.a, good.b) == fit_platt(fp32 + 0.01, y)
+    assert good.validation["n"] == 80 and good.agreement["n"] == 80
+    assert good.agreement["verdicts_differ"] < 0.05
+    broken = calibrate_margins(y, -fp32, fp32)  # int8 reversed the ranking: fp32 is served
+    assert broken.cpu_precision == "fp32" and (broken.a, broken.b) == fit_platt(fp32, y)
+    assert broken.validation["auroc"] > 0.9
 
 
 def test_spaces_lost_with_line_breaks_are_put_back(tmp_path: Path) -> None:
