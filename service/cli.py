@@ -244,8 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cross-fit instead of holding out --val-fraction: train this many "
                         "models, each without one fold (whole groups with --group-field), fit "
                         "calibration, thresholds and validation figures on the texts each held "
-                        "out, then train the served model on every text (folds + 1 trainings; "
-                        "0: off)")
+                        "out, and write the models as one panel (folds trainings, folds times "
+                        "the inference; 0: off)")
     p.add_argument("--target-fpr", type=float, default=0.01,
                    help="false-positive rate the llm threshold is chosen for")
     p.add_argument("--balance-sources", action="store_true",
