@@ -21,7 +21,7 @@ from ..detector.familiarity import FAMILIARITY_FILE, TrainingFeatures
 from ..errors import CrowdguardError, TrainingError
 from ..settings import cpu_count
 
-__all__ = ["fit_familiarity", "held_out_distances", "DEFAULT_QUANTILE", "DEFAULT_K"]
+__all__ = ["fit_familiarity", "held_out_distances", "record_familiarity", "DEFAULT_QUANTILE", "DEFAULT_K"]
 
 log = logging.getLogger(__name__)
 
@@ -57,37 +57,31 @@ def _reference(train_x: np.ndarray, k: int) -> TrainingFeatures:
 
 
 def held_out_distances(model_dir: Path, train_texts: Sequence[str], held_texts: Sequence[str],
-                       *, k: int = DEFAULT_K) -> np.ndarray:
-    """Distances of ``held_texts`` from ``train_texts``, both in the features of ``model_dir``.
+                       *, k: int = DEFAULT_K) -> tuple[TrainingFeatures, np.ndarray]:
+    """The reference of ``train_texts`` and the distances of ``held_texts`` from it.
 
-    For cross-fitting (``train --folds``): each fold's model measures the texts it
-    held out, and the pooled distances choose the served model's threshold.
+    Both in the features of ``model_dir``'s CPU file, as the service computes them.
+    ``model_dir`` must already hold loadable metadata naming that file.
     """
     det = _load(model_dir)
-    return _reference(_features(det, train_texts), k).distances(_features(det, held_texts))
+    ref = _reference(_features(det, train_texts), k)
+    return ref, ref.distances(_features(det, held_texts))
 
 
-def fit_familiarity(model_dir: Path, train_texts: Sequence[str],
-                    val_texts: Sequence[str] | None = None, *,
-                    held_out: np.ndarray | None = None, quantile: float = DEFAULT_QUANTILE,
-                    k: int = DEFAULT_K, layer: int | None = None) -> dict[str, Any]:
-    """Write ``familiarity.npz`` into ``model_dir``; return the metadata's ``familiarity`` entry.
+def record_familiarity(model_dir: Path, ref: TrainingFeatures, held_out: np.ndarray, *,
+                       quantile: float = DEFAULT_QUANTILE,
+                       layer: int | None = None) -> dict[str, Any]:
+    """Save ``ref`` into ``model_dir``; return the metadata's ``familiarity`` entry.
 
-    The threshold is the ``quantile`` of the distances of ``val_texts`` measured
-    here, or of ``held_out``, distances already measured (:func:`held_out_distances`).
-    ``model_dir`` must already hold loadable metadata naming the CPU file;
+    The threshold is the ``quantile`` of the held-out distances ``held_out``: a
+    model's own validation texts, or, for cross-fitting (``train --folds``), the
+    pooled distances each fold model measured on the fold it held out.
     ``layer`` (recorded in the entry) is the encoder layer the features come from.
     """
     if not 0.5 <= quantile < 1.0:
         raise TrainingError(f"familiarity quantile must be in [0.5, 1), got {quantile}")
-    if (val_texts is None) == (held_out is None):
-        raise TrainingError("fit_familiarity needs either validation texts or held-out "
-                            "distances")
-    det = _load(model_dir)
-    ref = _reference(_features(det, train_texts), k)
     ref.save(model_dir / FAMILIARITY_FILE)
-    val_d = ref.distances(_features(det, val_texts)) if held_out is None else held_out
-    threshold = float(np.quantile(val_d, quantile))
+    threshold = float(np.quantile(held_out, quantile))
     entry = {
         "method": "knn-cosine",
         "features": "mean of encoder layer hidden states" if layer is None
@@ -97,7 +91,7 @@ def fit_familiarity(model_dir: Path, train_texts: Sequence[str],
         "k": ref.k,
         "dim": ref.dim,
         "train_texts": int(ref.reference.shape[0]),
-        "validation_median": round(float(np.median(val_d)), 6),
+        "validation_median": round(float(np.median(held_out)), 6),
     }
     if layer is not None:
         entry["layer"] = layer
@@ -105,3 +99,15 @@ def fit_familiarity(model_dir: Path, train_texts: Sequence[str],
              "texts, k=%d)", threshold, quantile, entry["validation_median"],
              entry["train_texts"], ref.k)
     return entry
+
+
+def fit_familiarity(model_dir: Path, train_texts: Sequence[str], val_texts: Sequence[str], *,
+                    quantile: float = DEFAULT_QUANTILE, k: int = DEFAULT_K,
+                    layer: int | None = None) -> dict[str, Any]:
+    """Write ``familiarity.npz`` into ``model_dir``; return the metadata's ``familiarity`` entry.
+
+    ``model_dir`` must already hold loadable metadata naming the CPU file;
+    ``layer`` (recorded in the entry) is the encoder layer the features come from.
+    """
+    ref, val_d = held_out_distances(model_dir, train_texts, val_texts, k=k)
+    return record_familiarity(model_dir, ref, val_d, quantile=quantile, layer=layer)

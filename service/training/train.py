@@ -36,7 +36,7 @@ from .data import Example, load_dataset, split_folds, split_validation
 from .export import (EMBEDDING_BLOCK, FP32_FILE, INT8_FILE, METADATA_FILE, MIN_4BIT_ROWS,
                      TOKENIZER_FILE, expose_features, export_onnx, quantize_int8, save_tokenizer,
                      write_metadata, write_model_card)
-from .familiarity import fit_familiarity, held_out_distances
+from .familiarity import fit_familiarity, held_out_distances, record_familiarity
 
 __all__ = ["train_model", "finish_model", "refinish_model", "source_weights"]
 
@@ -373,7 +373,7 @@ def _train_fold_panel(recipe: _Recipe, examples: Sequence[Example], folds: int, 
     seconds = 0.0
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{out.name}-folds-", dir=out.parent) as scratch:
-        members: list[tuple[Path, list[Example], int | None, dict[str, Any]]] = []
+        members: list[tuple[Path, list[int], list[Example], int | None, dict[str, Any]]] = []
         for k in range(folds):
             held = [i for i in range(n) if fold_of[i] == k]
             rest = [e for i, e in enumerate(examples) if fold_of[i] != k]
@@ -390,19 +390,25 @@ def _train_fold_panel(recipe: _Recipe, examples: Sequence[Example], folds: int, 
             layer, member_meta = _runtime_files(
                 member, {**meta, "version": f"{meta['version']}-fold{k + 1}",
                          "training": training}, target_fpr)
-            texts = [examples[i].text for i in held]
-            z_int8[held], z_fp32[held] = held_out_margins(member, texts)
-            dist[held] = held_out_distances(member, [e.text for e in rest], texts)
-            members.append((member, rest, layer, member_meta))
+            z_int8[held], z_fp32[held] = held_out_margins(
+                member, [examples[i].text for i in held])
+            members.append((member, held, rest, layer, member_meta))
         result = calibrate_margins([e.label for e in examples], z_int8, z_fp32,
                                    target_fpr=target_fpr, target_fnr=TARGET_FNR)
-        for member, rest, layer, member_meta in members:
-            _complete(member, member_meta, result, target_fpr, [e.text for e in rest], layer,
-                      held_out=dist)
+        refs = []
+        for member, held, rest, _, member_meta in members:
+            # features from the CPU file the calibration chose, as the service computes them
+            _apply_calibration(member, member_meta, result, target_fpr)
+            ref, dist[held] = held_out_distances(member, [e.text for e in rest],
+                                                 [examples[i].text for i in held])
+            refs.append(ref)
+        for (member, _, _, layer, member_meta), ref in zip(members, refs, strict=True):
+            _write_final(member, member_meta,
+                         record_familiarity(member, ref, dist, layer=layer))
         cross_fit = {"folds": folds, "seed": recipe.seed, "texts": n,
                      "group_field": meta["training"].get("group_field"),
                      "seconds": round(seconds, 1)}
-        return build_panel([(m.name, m) for m, *_ in members], out, name=meta["name"],
+        return build_panel([(m[0].name, m[0]) for m in members], out, name=meta["name"],
                            version=meta["version"], cross_fit=cross_fit,
                            validation=result.validation)
 
@@ -538,34 +544,32 @@ def finish_model(out: Path, meta: dict[str, Any], train: Sequence[Example],
     try:
         result = calibrate(out, [e.text for e in val], [e.label for e in val],
                            target_fpr=target_fpr, target_fnr=TARGET_FNR)
+        _apply_calibration(out, meta, result, target_fpr)
+        familiarity = fit_familiarity(out, [e.text for e in train], [e.text for e in val],
+                                      layer=layer)
     except TrainingError:
         (out / METADATA_FILE).unlink()  # an unfinished directory must not load as a model
         raise
-    return _complete(out, meta, result, target_fpr, [e.text for e in train], layer,
-                     val_texts=[e.text for e in val])
+    return _write_final(out, meta, familiarity)
 
 
-def _complete(out: Path, meta: dict[str, Any], result: CalibrationResult, target_fpr: float,
-              train_texts: Sequence[str], layer: int | None, *,
-              val_texts: Sequence[str] | None = None,
-              held_out: np.ndarray | None = None) -> dict[str, Any]:
-    """Write calibration, the familiarity check, metadata and card into ``out``.
+def _apply_calibration(out: Path, meta: dict[str, Any], result: CalibrationResult,
+                       target_fpr: float) -> None:
+    """Put ``result`` into ``meta`` and write it; drop the int8 file if int8 broke the model.
 
-    ``meta`` is what :func:`_runtime_files` wrote. The familiarity threshold
-    comes from ``val_texts`` or from distances already measured (``held_out``).
+    Afterwards the runtime loads ``out`` calibrated, with the CPU file it will serve
+    (the familiarity check's features must come from that file).
     """
     meta.update(result.metadata(target_fpr))
     if result.cpu_precision == "fp32":  # int8 broke it: the CPU path serves fp32
         meta["files"] = {"cpu": FP32_FILE, "fp32": FP32_FILE, "tokenizer": TOKENIZER_FILE}
         del meta["quantization"]
         (out / INT8_FILE).unlink()
-    try:
-        write_metadata(out, meta)  # calibrated; the familiarity check reads the CPU file
-        familiarity = fit_familiarity(out, train_texts, val_texts, held_out=held_out,
-                                      layer=layer)
-    except TrainingError:
-        (out / METADATA_FILE).unlink()  # an unfinished directory must not load as a model
-        raise
+    write_metadata(out, meta)
+
+
+def _write_final(out: Path, meta: dict[str, Any], familiarity: dict[str, Any]) -> dict[str, Any]:
+    """Add the familiarity entry; write the final metadata and the model card."""
     meta["files"]["familiarity"] = FAMILIARITY_FILE
     meta["familiarity"] = familiarity
     write_metadata(out, meta)
