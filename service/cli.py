@@ -54,8 +54,7 @@ def _setup_logging(settings: Settings) -> None:
 def _load_detector(settings: Settings):
     from .detector import Detector
 
-    return Detector.load(settings.model_dir, device=settings.device,
-                         threads=settings.intra_op_threads, batch_size=settings.batch_size)
+    return Detector.for_settings(settings)
 
 
 # -- commands ------------------------------------------------------------------------

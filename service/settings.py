@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     batch_window_s: float = Field(0.1, gt=0, le=60, description="Longest wait to fill a batch.")
     model_dir: Path = Field(DEFAULT_MODEL_DIR, description="Model directory (ONNX, tokenizer, metadata).")
     device: Literal["cpu", "cuda"] = Field("cpu", description="cpu or cuda (needs onnxruntime-gpu).")
+    precision: Literal["auto", "fp32"] = Field(
+        "auto", description="Model file: auto (on cpu the model's CPU file, int8 unless training "
+        "found int8 unfit; on cuda fp32) or fp32 (the fp32 file on either device).")
     threads: int = Field(0, ge=0, description="onnxruntime intra-op threads; 0 = CPUs available.")
     max_message_bytes: int = Field(1_000_000, ge=1024, description="Larger submissions are dead-lettered.")
     include_text: bool = Field(False, description="Copy the submission text into flags.")

@@ -64,8 +64,7 @@ def run_worker(settings: Settings) -> int:
     from .metrics import Metrics
     from .stream import build_app
 
-    detector = Detector.load(settings.model_dir, device=settings.device,
-                             threads=settings.intra_op_threads, batch_size=settings.batch_size)
+    detector = Detector.for_settings(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings, started = ensure_bootstrap(settings)
     if settings.create_topics:

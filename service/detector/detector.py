@@ -6,11 +6,12 @@ call :class:`Detector`; none of them tokenizes or runs a session on its own.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -20,7 +21,12 @@ from .backend import Device, Session, create_session
 from .familiarity import FEATURES_OUTPUT, TrainingFeatures
 from .model_dir import ModelInfo, load_model_info
 
+if TYPE_CHECKING:
+    from ..settings import Settings
+
 __all__ = ["Detector", "TextScore"]
+
+log = logging.getLogger(__name__)
 
 Precision = Literal["int8", "fp32"]
 
@@ -75,6 +81,14 @@ class Detector:
 
     # -- construction -------------------------------------------------------------
     @classmethod
+    def for_settings(cls, settings: Settings) -> Detector:
+        """The detector a ``crowdguard`` process serves: the model, device, precision,
+        threads and batch size of ``settings``."""
+        return cls.load(settings.model_dir, device=settings.device,
+                        threads=settings.intra_op_threads, batch_size=settings.batch_size,
+                        precision=None if settings.precision == "auto" else settings.precision)
+
+    @classmethod
     def load(cls, model_dir: str | Path, *, device: Device = "cpu", threads: int = 1,
              calibrated: bool = True, precision: Precision | None = None,
              batch_size: int = 32) -> Detector:
@@ -97,9 +111,17 @@ class Detector:
             precision = "fp32" if device == "cuda" and "fp32" in info.files else "int8"
         role = "cpu" if precision == "int8" else "fp32"
         if role not in info.files:
-            raise ModelError(f"{info.path}: no {precision} model file (files.{role}) in metadata")
+            advice = ("; serve its CPU file (precision auto), or train a model that keeps "
+                      "its fp32 file" if role == "fp32" else "")
+            raise ModelError(f"{info.path}: no {precision} model file (files.{role}) in "
+                             f"metadata{advice}")
         tokenizer = _load_tokenizer(info)
         session = create_session(info.file(role), device=device, threads=threads)
+        if role == "fp32" and info.files.get("cpu") != info.files["fp32"]:
+            agreement = info.raw.get("agreement_int8_fp32") or {}
+            log.info("serving %s with the calibration and thresholds fitted on %s; on the "
+                     "validation texts their verdicts differ for %s", info.files["fp32"],
+                     info.files.get("cpu"), _share_text(agreement.get("verdicts_differ")))
         familiarity = None
         if info.familiarity is not None:
             if not session.has_features:
@@ -177,6 +199,10 @@ class Detector:
             return _sigmoid(margin)
         cal = self.info.calibration
         return _sigmoid(cal.a * margin + cal.b)
+
+
+def _share_text(share: float | None) -> str:
+    return "an unmeasured share" if share is None else f"{100 * share:.1f}%"
 
 
 def _sigmoid(x: float) -> float:

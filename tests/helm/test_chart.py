@@ -222,6 +222,7 @@ def test_env_from_configmap_is_valid_settings(helm: str, tmp_path: Path,
     assert s.web_port == 6066
     assert s.kafka_bootstrap == "kafka:9092"
     assert s.device == "cpu"
+    assert s.precision == "auto"
     assert s.log_format == "json"
     assert s.rate_window_s == 604800  # not "6.048e+05"
     assert s.max_message_bytes == 1_000_000
@@ -427,6 +428,7 @@ def test_monitoring_values(helm: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("values, where", [
     ({"replicaCount": -1}, "replicaCount"),
     ({"config": {"device": "tpu"}}, "device"),
+    ({"config": {"precision": "int4"}}, "precision"),
     ({"notAValue": 1}, "notAValue"),
     ({"config": {"logFormat": "xml"}}, "logFormat"),
     ({"config": {"logLibraryLevel": "LOUD"}}, "logLibraryLevel"),

@@ -219,6 +219,35 @@ def test_features_output_survives_quantization_and_feeds_the_distance(tmp_path: 
         Detector.load(out, precision="fp32")
 
 
+def test_the_precision_setting_picks_the_file_served(tmp_path: Path, caplog, capsysbinary) -> None:
+    pytest.importorskip("onnx")
+    from service.cli import main
+    from service.settings import load_settings
+
+    out, _ = _tiny_dir(tmp_path)
+    auto = Detector.for_settings(load_settings(model_dir=str(out), threads="1"))
+    assert (auto.precision, auto.session.path.name) == ("int8", "model.int8.onnx")
+    with caplog.at_level("INFO", logger="service.detector.detector"):
+        fp32 = Detector.for_settings(load_settings(model_dir=str(out), precision="fp32"))
+    assert (fp32.precision, fp32.session.path.name) == ("fp32", "model.onnx")
+    assert "serving model.onnx with the calibration and thresholds fitted on model.int8.onnx" \
+        in caplog.text
+    # the shipped default keeps int8 only: asking for fp32 fails at load, saying what to do
+    with pytest.raises(ModelError, match="no fp32 model file.*precision auto"):
+        Detector.for_settings(load_settings(precision="fp32"))
+    # the flag reaches `score`
+    data = tmp_path / "in.jsonl"
+    data.write_bytes(orjson.dumps({"id": "a", "text": "the patients who walked every day "
+                                   "slept longer and felt less tired during the day"}) + b"\n")
+    assert main(["score", str(data), "--model", str(out), "--precision", "fp32",
+                 "--log-level", "ERROR"]) == 0
+    rows = [orjson.loads(line) for line in capsysbinary.readouterr().out.splitlines()]
+    assert [r["id"] for r in rows] == ["a"] and 0 <= rows[0]["p_llm"] <= 1
+    np.testing.assert_allclose(rows[0]["p_llm"], fp32.score([
+        "the patients who walked every day slept longer and felt less tired during the day"
+    ])[0].p_llm, atol=1e-6)
+
+
 def test_quantize_int8_stores_embedding_tables_in_4bit_blocks(tmp_path: Path) -> None:
     onnx = pytest.importorskip("onnx")
     pytest.importorskip("onnx_ir")
