@@ -96,7 +96,8 @@ class Detector:
 
         ``precision`` picks the ONNX file: ``int8`` (``files.cpu``) or ``fp32``
         (``files.fp32``). By default CPU uses int8 and CUDA uses fp32 when the
-        directory has it (dynamic int8 kernels run on the CPU only). A panel
+        directory has it (dynamic int8 kernels run on the CPU only); ``fp32`` serves
+        the fp32 file on CPU too, with the calibration fitted on ``files.cpu``. A panel
         directory gives a :class:`~service.detector.panel.Panel` of its members,
         each loaded this way.
         """
