@@ -120,9 +120,10 @@ class Detector:
         session = create_session(info.file(role), device=device, threads=threads)
         if role == "fp32" and info.files.get("cpu") != info.files["fp32"]:
             agreement = info.raw.get("agreement_int8_fp32") or {}
-            log.info("serving %s with the calibration and thresholds fitted on %s; on the "
-                     "validation texts their verdicts differ for %s", info.files["fp32"],
-                     info.files.get("cpu"), _share_text(agreement.get("verdicts_differ")))
+            log.info("%s: serving %s with the calibration and thresholds fitted on %s; on "
+                     "the validation texts their verdicts differ for %s", info.path,
+                     info.files["fp32"], info.files.get("cpu"),
+                     _share_text(agreement.get("verdicts_differ")))
         familiarity = None
         if info.familiarity is not None:
             if not session.has_features:

@@ -21,7 +21,8 @@ from ..detector.familiarity import FAMILIARITY_FILE, TrainingFeatures
 from ..errors import CrowdguardError, TrainingError
 from ..settings import cpu_count
 
-__all__ = ["fit_familiarity", "held_out_distances", "record_familiarity", "DEFAULT_QUANTILE", "DEFAULT_K"]
+__all__ = ["fit_familiarity", "held_out_distances", "record_familiarity", "DEFAULT_QUANTILE",
+           "DEFAULT_K"]
 
 log = logging.getLogger(__name__)
 

@@ -369,6 +369,10 @@ def _train_fold_panel(recipe: _Recipe, examples: Sequence[Example], folds: int, 
         raise TrainingError(f"{out} exists; give a new directory for the cross-fitted panel")
     fold_of = split_folds(examples, folds, recipe.seed)
     n = len(examples)
+    for k in range(folds):  # before any training: a late fold must not fail hours in
+        if len({e.label for i, e in enumerate(examples) if fold_of[i] != k}) < 2:
+            raise InputError(f"without fold {k + 1} only one label is left to train on; "
+                             "lower --folds or add data", reason="one_class")
     z_int8, z_fp32, dist = np.zeros(n), np.zeros(n), np.zeros(n)
     seconds = 0.0
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -377,9 +381,6 @@ def _train_fold_panel(recipe: _Recipe, examples: Sequence[Example], folds: int, 
         for k in range(folds):
             held = [i for i in range(n) if fold_of[i] == k]
             rest = [e for i, e in enumerate(examples) if fold_of[i] != k]
-            if len({e.label for e in rest}) < 2:
-                raise InputError(f"without fold {k + 1} only one label is left to train on; "
-                                 "lower --folds or add data", reason="one_class")
             log.info("fold %d/%d: training on %d texts, holding out %d", k + 1, folds,
                      len(rest), len(held))
             member = Path(scratch) / f"fold-{k + 1}"

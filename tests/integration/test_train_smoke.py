@@ -256,6 +256,14 @@ def test_cross_fitting_serves_the_fold_models_as_a_panel_calibrated_out_of_fold(
         train_model([tiny_data], out, folds=3, progress=False)
     with pytest.raises(TrainingError, match="folds must be 0"):
         train_model([tiny_data], tmp_path / "x", folds=1, progress=False)
+    # a fold whose removal leaves one label is refused before any fold model trains
+    one_sided = tmp_path / "one-sided.jsonl"
+    one_sided.write_bytes(b"".join(orjson.dumps({"text": t, "label": lab, "task": lab}) + b"\n"
+                                   for lab, texts in (("human", HUMAN), ("llm", LLM))
+                                   for t in texts))
+    with pytest.raises(InputError, match="only one label is left"):
+        train_model([one_sided], tmp_path / "y", folds=2, group_field="task", progress=False)
+    assert not list(tmp_path.glob(".y-folds-*"))  # no scratch left behind
 
 
 @pytest.mark.timeout(120)
