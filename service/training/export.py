@@ -237,14 +237,16 @@ def quantize_int8(fp32_file: Path, out_file: Path, *, per_channel: bool = True,
     4-bit embeddings: a lookup table only dequantizes the rows it reads, so no
     rounding accumulates in a product. Only vocabulary-sized tables (at least
     ``embedding_min_rows`` rows) are stored so; the position and token-type tables
-    stay fp32. Measured with ``scripts/probe_embedding_quantization.py`` on the
+    stay fp32. Measured with ``scripts/probe_quantization.py`` on the
     MiniLM twin without Llama-2 of model 0.4.0 (371 validation texts): 4-bit
     blocks of 128 on all three tables moved the margins 0.24 from fp32 on
     average and changed 4.6% of the verdicts; int8 tables 0.04 and 1.1%; blocks
     of 32 on the token table alone 0.05 and 0.5%, at 19.3 MB against int8
-    tables' 23.1. 4-bit MatMul weights (block-wise, onnxruntime's ``MatMulNBits``),
-    tried on e5-small-en, broke it (AUROC 0.72, 91% of verdicts changed), so the
-    encoder layers stay int8.
+    tables' 23.1. 4-bit MatMul weights (block-wise, onnxruntime's ``MatMulNBits``)
+    in symmetric blocks break e5-small-en (AUROC 0.66, 92% of verdicts changed);
+    with a zero point per block of 16 they keep it (0.4% changed) but save only
+    4.5 MB and scored slower than fp32 (``scripts/probe_quantization.py --set
+    layers``), so the encoder layers stay int8.
     """
     if embedding_bits not in (4, 8, 32):
         raise TrainingError(f"embedding_bits must be 4, 8 or 32 (got {embedding_bits})")
