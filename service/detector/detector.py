@@ -118,7 +118,8 @@ class Detector:
                              f"metadata{advice}")
         tokenizer = _load_tokenizer(info)
         session = create_session(info.file(role), device=device, threads=threads)
-        if role == "fp32" and info.files.get("cpu") != info.files["fp32"]:
+        # raw margins (training's own scoring) use no calibration: nothing to warn about
+        if calibrated and role == "fp32" and info.files.get("cpu") != info.files["fp32"]:
             agreement = info.raw.get("agreement_int8_fp32") or {}
             log.info("%s: serving %s with the calibration and thresholds fitted on %s; on "
                      "the validation texts their verdicts differ for %s", info.path,

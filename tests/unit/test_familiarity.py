@@ -232,6 +232,11 @@ def test_the_precision_setting_picks_the_file_served(tmp_path: Path, caplog, cap
     assert (fp32.precision, fp32.session.path.name) == ("fp32", "model.onnx")
     assert "serving model.onnx with the calibration and thresholds fitted on model.int8.onnx" \
         in caplog.text
+    # raw margins, as training reads them, borrow no calibration: no such line
+    caplog.clear()
+    with caplog.at_level("INFO", logger="service.detector.detector"):
+        Detector.load(out, calibrated=False, precision="fp32")
+    assert "serving model.onnx" not in caplog.text
     # the shipped default keeps int8 only: asking for fp32 fails at load, saying what to do
     with pytest.raises(ModelError, match="no fp32 model file.*precision auto"):
         Detector.for_settings(load_settings(precision="fp32"))
