@@ -39,7 +39,6 @@ import random
 import re
 import sys
 import sysconfig
-import textwrap
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -63,7 +62,7 @@ def prose_paragraphs(text: str) -> Iterator[str]:
             continue
         kept.append("" if fenced else line)
     for block in _BLANK.split("\n".join(kept)):
-        block = textwrap.dedent(block).strip("\n")
+        block = block.strip("\n")
         lines = block.splitlines()
         if not lines or any(ln[:1].isspace() for ln in lines):
             continue
@@ -124,6 +123,7 @@ def debian_readmes(doc_root: Path) -> Iterator[tuple[str, str]]:
 def perl_diagnostics(pod: Path) -> Iterator[tuple[str, str]]:
     # One entry per message (=item); other pod commands and verbatim lines are not prose.
     text = re.sub(r"[A-Z]<(?:<+\s)?([^<>]*?)(?:\s>+)?>", r"\1", _read(pod))
+    text = re.sub(r"^\([A-Z](?: [^)]*)?\)\s*", "", text, flags=re.M)   # (F), (W syntax) ...
     for i, entry in enumerate(re.split(r"^=item .*$", text, flags=re.M)):
         yield f"{pod}#{i}", "\n".join("" if ln.startswith("=") else ln
                                       for ln in entry.splitlines())
