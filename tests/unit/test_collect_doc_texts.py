@@ -4,13 +4,9 @@ per source. All texts here are invented."""
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
 
 PROSE = ("The lighthouse keeper winds the clock every evening before the lamp is lit. "
          "When the weights reach the floor, the lens stops turning and the beam no longer "
@@ -24,12 +20,8 @@ def _paragraph(topic: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def mod():
-    spec = importlib.util.spec_from_file_location("collect_doc_texts",
-                                                  ROOT / "scripts" / "collect_doc_texts.py")
-    m = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(m)
-    return m
+def mod(load_script):
+    return load_script("collect_doc_texts")
 
 
 def test_plain_paragraph_is_kept_joined_into_one_line(mod):

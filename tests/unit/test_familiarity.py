@@ -355,11 +355,11 @@ def test_the_shipped_default_model_has_the_check() -> None:
     assert det.familiarity is not None and det.familiarity.dim == det.session.feature_dim
 
 
-def test_evaluate_measures_the_check_and_record_evaluation_writes_it(tmp_path: Path) -> None:
+def test_evaluate_measures_the_check_and_record_evaluation_writes_it(tmp_path: Path,
+                                                                    load_script) -> None:
     """evaluate reports the unfamiliar share and the verdicts had the check been off."""
     pytest.importorskip("onnx")
-    import importlib.util
-
+    
     from service.scoring import evaluate_files
     from service.training.export import expose_features
 
@@ -401,10 +401,7 @@ def test_evaluate_measures_the_check_and_record_evaluation_writes_it(tmp_path: P
     assert fig["llm_verdict_tpr"] == 0.0 and fig["without_familiarity"]["llm_verdict_tpr"] == 1.0
     assert fig["without_familiarity"]["uncertain_share"] == 0.0
 
-    spec = importlib.util.spec_from_file_location("record_evaluation",
-                                                  ROOT / "scripts" / "record_evaluation.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    mod = load_script("record_evaluation")
     (out / "model.int8.onnx").symlink_to(out / "model.onnx")
     entry = mod.record(out, report, set_name="tiny held-out", model="the tiny twin",
                        note="made up for the test", command="crowdguard evaluate eval.jsonl")

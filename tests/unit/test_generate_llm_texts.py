@@ -7,7 +7,6 @@ generators are asked to write.
 
 from __future__ import annotations
 
-import importlib.util
 import random
 from pathlib import Path
 
@@ -16,15 +15,10 @@ import pytest
 
 from service.errors import InputError
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-def _script():
-    spec = importlib.util.spec_from_file_location("generate_llm_texts",
-                                                  ROOT / "scripts" / "generate_llm_texts.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    return mod
+@pytest.fixture()
+def mod(load_script):
+    return load_script("generate_llm_texts")
 
 
 def _write(path: Path, rows: list[dict]) -> Path:
@@ -32,8 +26,7 @@ def _write(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def test_only_human_texts_of_known_kinds_seed_prompts(tmp_path: Path) -> None:
-    mod = _script()
+def test_only_human_texts_of_known_kinds_seed_prompts(mod, tmp_path: Path) -> None:
     detectrl = _write(tmp_path / "d.jsonl", [
         {"text": "A human story.nnIt goes on.", "label": "human", "data_type": "story"},
         {"text": "An LLM story.", "label": "llm", "data_type": "direct_prompt"},
@@ -51,8 +44,7 @@ def test_only_human_texts_of_known_kinds_seed_prompts(tmp_path: Path) -> None:
                              "summary": ["A crowd summary."]}
 
 
-def test_a_bad_record_is_an_error_naming_file_and_line(tmp_path: Path) -> None:
-    mod = _script()
+def test_a_bad_record_is_an_error_naming_file_and_line(mod, tmp_path: Path) -> None:
     unlabelled = _write(tmp_path / "u.jsonl", [
         {"text": "Fine.", "label": "human", "data_type": "story"},
         {"text": "No label here.", "data_type": "story"},
@@ -68,8 +60,7 @@ def test_a_bad_record_is_an_error_naming_file_and_line(tmp_path: Path) -> None:
         mod._human_texts([str(odd)])
 
 
-def test_prompts_cap_each_kind_and_depend_only_on_the_seed() -> None:
-    mod = _script()
+def test_prompts_cap_each_kind_and_depend_only_on_the_seed(mod) -> None:
     words = " ".join(f"w{i}" for i in range(300))
     by_kind = {"story": [f"story {i} {words}" for i in range(10)],
                "content": [f"review {i} {words}" for i in range(3)]}

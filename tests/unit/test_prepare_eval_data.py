@@ -4,13 +4,10 @@ behaviour, and the files with their task text. All texts here are invented."""
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
 
 ABSTRACT = ("Rooftop Beehives and Honey Yield\n\n"
             "Whether hives on apartment roofs produce as much honey as hives in the countryside "
@@ -21,12 +18,8 @@ ABSTRACT = ("Rooftop Beehives and Honey Yield\n\n"
 
 
 @pytest.fixture(scope="module")
-def prep():
-    spec = importlib.util.spec_from_file_location("prepare_eval_data",
-                                                  ROOT / "scripts" / "prepare_eval_data.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def prep(load_script):
+    return load_script("prepare_eval_data")
 
 
 def _gpturk(tmp_path: Path, title: str = "Rooftop Beehives and Honey Yield") -> Path:
