@@ -2,8 +2,8 @@
 
 Every model of this project trains on GPTurk's medical summaries and DetectRL's abstracts,
 news, stories and reviews. The documentation that ships with this machine's software is
-human writing of another kind, by many writers (English among them written as a second
-language), written before LLM assistants were common. This script cuts it into prose
+human writing of another kind, by many writers (some of them writing English as a second
+language), mostly written before LLM assistants were common. This script cuts it into prose
 paragraphs, labels them ``human`` and writes JSONL (``id``, ``text``, ``label``, ``group``,
 ``origin``) for ``crowdguard evaluate --group-field group``. Sources (``group``):
 
@@ -142,7 +142,8 @@ def vim_user_manual(doc_dir: Path) -> Iterator[tuple[str, str]]:
 def nodejs_api(api_dir: Path) -> Iterator[tuple[str, str]]:
     for path in sorted(api_dir.glob("*.md")):
         text = re.sub(r"<!--.*?-->", "", _read(path), flags=re.S)
-        yield str(path), re.sub(r"`([^`]*)`", r"\1", re.sub(r"\[([^\]]*)\]\[[^\]]*\]", r"\1", text))
+        text = re.sub(r"\[([^\]]*)\]\[[^\]]*\]", r"\1", text)      # [link][ref]
+        yield str(path), re.sub(r"`([^`]*)`", r"\1", text)             # `code` spans
 
 
 def collect(sources: dict[str, Iterable[tuple[str, str]]], *, per_source: int, per_file: int,
@@ -176,6 +177,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--vim-doc", type=Path, default=next(
         iter(sorted(Path("/usr/share/vim").glob("vim*/doc"))), None))
     args = ap.parse_args(argv)
+    for flag, path in (("--doc-root", args.doc_root), ("--stdlib", args.stdlib),
+                       ("--perldiag", args.perldiag), ("--vim-doc", args.vim_doc)):
+        if path is not None and not path.exists():
+            ap.error(f"{flag} {path}: no such file or directory")
     sources: dict[str, Iterable[tuple[str, str]]] = {
         "python-reference": python_reference(),
         "python-docstrings": python_docstrings(args.stdlib),

@@ -97,3 +97,10 @@ def test_main_reads_every_source_and_gzip(mod, tmp_path):
     assert by_group["vim-user-manual"] == [_paragraph("vim").split(". ", 1)[1]]
     assert len(by_group["python-reference"]) > 0          # CPython's own topics
     assert all(r["label"] == "human" for r in rows)
+
+
+def test_a_missing_source_path_is_a_clear_error(mod, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        mod.main([str(tmp_path / "out.jsonl"), "--perldiag", str(tmp_path / "nope.pod")])
+    assert exc.value.code == 2
+    assert "--perldiag" in capsys.readouterr().err and not (tmp_path / "out.jsonl").exists()
