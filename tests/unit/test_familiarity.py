@@ -359,7 +359,6 @@ def test_evaluate_measures_the_check_and_record_evaluation_writes_it(tmp_path: P
                                                                     load_script) -> None:
     """evaluate reports the unfamiliar share and the verdicts had the check been off."""
     pytest.importorskip("onnx")
-    
     from service.scoring import evaluate_files
     from service.training.export import expose_features
 
