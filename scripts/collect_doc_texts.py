@@ -22,7 +22,9 @@ Only plain paragraphs are kept: no indented lines (code, grammar, option lists),
 headings or tables, 40 to 300 words, mostly letters and mostly lower case. At most
 ``--per-file`` paragraphs come from one file (or one reference topic), so a few long
 documents do not stand for a whole source, and at most ``--per-source`` from each source,
-drawn with ``--seed``. Identical paragraphs are kept once. Nothing here is training data:
+drawn with ``--seed``. Identical paragraphs are kept once. A file that cannot be read (not
+UTF-8, a broken gzip, no permission) is skipped with a line on standard error saying why.
+Nothing here is training data:
 the output is an evaluation file, written to a path you give (keep it out of git).
 
 Usage: python scripts/collect_doc_texts.py OUT.jsonl [--per-source N] [--per-file N]
@@ -86,9 +88,18 @@ def _is_prose(para: str) -> bool:
     return len(re.findall(r"[a-z][.!?](\s|$)", para)) >= 2
 
 
+def _skip(path: Path, why: str) -> None:
+    print(f"skipped {path}: {why}", file=sys.stderr)
+
+
 def _read(path: Path) -> str:
-    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    return raw.decode("utf-8", errors="replace")
+    """The file's text (gunzipped when it ends in .gz); ``""`` after saying why it cannot be."""
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        return raw.decode("utf-8")
+    except (OSError, EOFError, UnicodeDecodeError) as exc:   # BadGzipFile is an OSError
+        _skip(path, f"{type(exc).__name__}: {exc}")
+        return ""
 
 
 def python_reference() -> Iterator[tuple[str, str]]:
@@ -104,7 +115,8 @@ def python_docstrings(stdlib: Path) -> Iterator[tuple[str, str]]:
             continue
         try:
             tree = ast.parse(path.read_bytes())
-        except (SyntaxError, ValueError):
+        except (OSError, SyntaxError, ValueError) as exc:
+            _skip(path, f"not read as Python: {exc}")
             continue
         docs = [ast.get_docstring(node) for node in ast.walk(tree)
                 if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef,

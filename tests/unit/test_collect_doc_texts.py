@@ -104,3 +104,23 @@ def test_a_missing_source_path_is_a_clear_error(mod, tmp_path, capsys):
         mod.main([str(tmp_path / "out.jsonl"), "--perldiag", str(tmp_path / "nope.pod")])
     assert exc.value.code == 2
     assert "--perldiag" in capsys.readouterr().err and not (tmp_path / "out.jsonl").exists()
+
+
+def test_unreadable_files_are_skipped_with_a_reason(mod, tmp_path, capsys):
+    doc_root = tmp_path / "doc"
+    (doc_root / "pkg").mkdir(parents=True)
+    (doc_root / "pkg" / "README").write_text(_paragraph("good"))
+    (doc_root / "pkg" / "latin1.txt").write_bytes(_paragraph("café").encode("latin-1"))
+    (doc_root / "pkg" / "README.gz").write_bytes(b"not gzip at all")
+    stdlib = tmp_path / "lib"
+    stdlib.mkdir()
+    (stdlib / "broken.py").write_text('"""A docstring that never ends\n')
+    out = tmp_path / "docs.jsonl"
+    assert mod.main([str(out), "--doc-root", str(doc_root), "--stdlib", str(stdlib)]) == 0
+    err = capsys.readouterr().err
+    assert "latin1.txt: UnicodeDecodeError" in err
+    assert "README.gz: BadGzipFile" in err
+    assert "broken.py: not read as Python" in err
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["text"] for r in rows if r["group"] == "debian-readme"] == [_paragraph("good")]
+    assert "\ufffd" not in out.read_text()
