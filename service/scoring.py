@@ -182,4 +182,6 @@ def _figures(y: np.ndarray, p: np.ndarray, v: np.ndarray, v_off: np.ndarray, far
         off = summarize(y[ix], p[ix], v_off[ix])
         out["without_familiarity"] = {k: off[k] for k in (
             "llm_verdict_fpr", "llm_verdict_tpr", "uncertain_share")}
+        out["without_familiarity"]["ci95"] = {
+            k: off["ci95"][k] for k in ("llm_verdict_fpr", "llm_verdict_tpr")}
     return out

@@ -7,9 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from service.evaluation import (accuracy, auroc, choose_thresholds, expected_calibration_error,
-                                f1, fit_platt, fpr_resolvable, platt_probability,
-                                ranking_metrics, summarize, tpr_at_fpr, verdicts_for)
+from service.evaluation import (accuracy, auroc, binomial_interval, choose_thresholds,
+                                expected_calibration_error, f1, fit_platt, fpr_resolvable,
+                                platt_probability, ranking_metrics, summarize, tpr_at_fpr,
+                                verdicts_for)
 
 
 # --- AUROC -------------------------------------------------------------------------
@@ -195,7 +196,14 @@ def test_summarize_known_answer() -> None:
     assert s["uncertain_share"] == pytest.approx(2 / 8)
     assert set(s) == {"accuracy", "f1", "auroc", "tpr_at_1pct_fpr", "tpr_at_5pct_fpr",
                       "llm_verdict_fpr", "llm_verdict_tpr", "uncertain_share", "ece",
-                      "n", "n_human", "n_llm"}
+                      "n", "n_human", "n_llm", "ci95"}
+    ci = s["ci95"]
+    assert (ci["accuracy"]["k"], ci["accuracy"]["n"]) == (6, 8)
+    assert (ci["llm_verdict_fpr"]["k"], ci["llm_verdict_fpr"]["n"]) == (1, 4)
+    assert (ci["llm_verdict_tpr"]["k"], ci["llm_verdict_tpr"]["n"]) == (3, 4)
+    low, high = binomial_interval(1, 4)
+    assert ci["llm_verdict_fpr"]["low"] == pytest.approx(low, abs=1e-6)
+    assert ci["llm_verdict_fpr"]["high"] == pytest.approx(high, abs=1e-6)
 
 
 def test_summarize_one_class_and_missing_scores() -> None:
@@ -210,9 +218,48 @@ def test_summarize_one_class_and_missing_scores() -> None:
 def test_summarize_empty_and_mismatch() -> None:
     s = summarize([], [], [])
     assert s["n"] == 0 and s["accuracy"] is None and s["uncertain_share"] is None
+    assert s["ci95"] == {"accuracy": None, "llm_verdict_fpr": None, "llm_verdict_tpr": None}
     with pytest.raises(ValueError):
         summarize([0, 1], [0.2], ["human", "llm"])
     with pytest.raises(ValueError):
         summarize([0, 1], [0.2, 0.3], ["human"])
     with pytest.raises(ValueError):
         accuracy([0, 2], [0.1, 0.2])
+
+
+# --- exact binomial intervals --------------------------------------------------------
+@pytest.mark.parametrize(("k", "n", "low", "high"), [
+    (5, 100, 0.01643187, 0.11283491),  # R: binom.test(5, 100)$conf.int
+    (1, 10, 0.00252858, 0.44501612),   # R: binom.test(1, 10)$conf.int
+    (0, 1000, 0.0, 0.00368208),
+])
+def test_binomial_interval_known_answers(k: int, n: int, low: float, high: float) -> None:
+    lo, hi = binomial_interval(k, n)
+    assert lo == pytest.approx(low, abs=1e-7) and hi == pytest.approx(high, abs=1e-7)
+
+
+def test_binomial_interval_no_event_has_the_closed_form_and_the_368_rule() -> None:
+    for n in (1, 31, 144, 1562):
+        assert binomial_interval(0, n)[1] == pytest.approx(1 - 0.025 ** (1 / n), rel=1e-9)
+    assert binomial_interval(0, 367)[1] > 0.01 > binomial_interval(0, 368)[1]
+
+
+def test_binomial_interval_is_symmetric_and_contains_the_rate() -> None:
+    for k, n in [(0, 7), (3, 7), (7, 7), (40, 1000), (999, 1000)]:
+        lo, hi = binomial_interval(k, n)
+        mirror_lo, mirror_hi = binomial_interval(n - k, n)
+        assert lo == pytest.approx(1 - mirror_hi, abs=1e-12)
+        assert hi == pytest.approx(1 - mirror_lo, abs=1e-12)
+        assert lo <= k / n <= hi
+    assert binomial_interval(7, 7)[1] == 1.0
+    wide, narrow = binomial_interval(1, 10, 0.99), binomial_interval(1, 10, 0.9)
+    assert wide[0] < narrow[0] and wide[1] > narrow[1]
+
+
+def test_binomial_interval_large_counts_and_bad_arguments() -> None:
+    lo, hi = binomial_interval(40_000, 100_000)  # no overflow in the log-space sums
+    assert lo < 0.4 < hi and hi - lo < 0.01
+    assert binomial_interval(0, 0) is None
+    for k, n, level in [(-1, 5, 0.95), (6, 5, 0.95), (1, 5, 1.0), (1, 5, 0.0)]:
+        with pytest.raises(ValueError):
+            binomial_interval(k, n, level)

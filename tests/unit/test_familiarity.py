@@ -399,6 +399,10 @@ def test_evaluate_measures_the_check_and_record_evaluation_writes_it(tmp_path: P
     assert fig["llm_verdict_fpr"] == 0.8 and fig["without_familiarity"]["llm_verdict_fpr"] == 1.0
     assert fig["llm_verdict_tpr"] == 0.0 and fig["without_familiarity"]["llm_verdict_tpr"] == 1.0
     assert fig["without_familiarity"]["uncertain_share"] == 0.0
+    # the counts behind the rates, with their exact intervals, for the check on and off
+    assert (fig["ci95"]["llm_verdict_fpr"]["k"], fig["ci95"]["llm_verdict_fpr"]["n"]) == (4, 5)
+    off_ci = fig["without_familiarity"]["ci95"]["llm_verdict_fpr"]
+    assert (off_ci["k"], off_ci["n"], off_ci["high"]) == (5, 5, 1.0)
 
     mod = load_script("record_evaluation")
     (out / "model.int8.onnx").symlink_to(out / "model.onnx")
@@ -409,7 +413,9 @@ def test_evaluate_measures_the_check_and_record_evaluation_writes_it(tmp_path: P
     on_disk = orjson.loads((out / "crowdguard-model.json").read_bytes())
     assert [e["set"] for e in on_disk["evaluations"]] == ["tiny held-out"]
     card = (out / "MODEL_CARD.md").read_text(encoding="utf-8")
-    assert "| tiny held-out | this model | 6 |" in card and "0.333 | 0.333 | 1.000 |" in card
+    assert "| tiny held-out | this model | 6 |" in card
+    # each llm FPR with its 95% upper bound: 4 of 5 humans (check on), 5 of 5 (off)
+    assert "| 0.800 (≤ 0.995) | 0.000 | 0.333 | 0.333 | 1.000 (≤ 1.000) |" in card
     # --replaces puts a new entry where an older one was; --remove drops one by name
     mod.record(out, report, set_name="second")
     mod.record(out, report, set_name="newer recipe", replaces="tiny held-out")
