@@ -356,8 +356,9 @@ def _fmt(value: Any, digits: int = 3) -> str:
 def _fpr_upper_bound(m: dict[str, Any], n_human: Any) -> float | None:
     """The exact 95% upper bound of ``m``'s ``llm_verdict_fpr``.
 
-    From its ``ci95`` entry (``evaluate`` since 0.6.0), or else from the rate
-    and ``n_human``, whose product is the count it was computed from.
+    From its ``ci95`` entry where the figures have one, or else (figures recorded
+    before ``evaluate`` reported intervals) from the rate and ``n_human``, whose
+    product is the count the rate was computed from.
     """
     ci = (m.get("ci95") or {}).get("llm_verdict_fpr")
     if ci:
@@ -438,7 +439,8 @@ def render_panel_card(meta: dict[str, Any]) -> str:
     rows = "\n".join(f"| `{m}` | {versions.get(m, 'n/a')} | [card]({m}/{CARD_FILE}) |"
                       for m in members)
     keys = [("n", "texts"), ("auroc", "AUROC"), ("tpr_at_5pct_fpr", "TPR at 5% FPR"),
-            ("llm_verdict_fpr", "share of human texts with verdict `llm` (≤ 95% upper bound)"),
+            ("llm_verdict_fpr",
+             "share of human texts with verdict `llm` (and its 95% upper bound)"),
             ("llm_verdict_tpr", "share of LLM texts with verdict `llm`"),
             ("uncertain_share", "share `uncertain`"), ("ece", "expected calibration error")]
     cross = meta.get("cross_fit")
@@ -457,7 +459,8 @@ def render_panel_card(meta: dict[str, Any]) -> str:
                    "members, is not measured by them. "
                    f"{_fmt(cross.get('seconds'), 0)} s of training in all.\n\n"
                    "| figure | value |\n|---|---|\n"
-                   + "\n".join(f"| {label} | {_validation_cell(val, k)} |" for k, label in keys) + "\n")
+                   + "\n".join(f"| {label} | {_validation_cell(val, k)} |"
+                               for k, label in keys) + "\n")
     else:
         figures = ("\n## Validation\n\nOn the validation texts the members share. They set "
                    "the members' calibration and thresholds, so these figures say how the "
@@ -507,7 +510,7 @@ def render_model_card(meta: dict[str, Any]) -> str:
         ("AUROC", val.get("auroc")),
         ("TPR at 1% FPR", val.get("tpr_at_1pct_fpr")),
         ("TPR at 5% FPR", val.get("tpr_at_5pct_fpr")),
-        ("share of human texts with verdict `llm` (≤ 95% upper bound)",
+        ("share of human texts with verdict `llm` (and its 95% upper bound)",
          _fpr_cell(val, val.get("n_human")) if val else None),
         ("share of LLM texts with verdict `llm`", val.get("llm_verdict_tpr")),
         ("share `uncertain`", val.get("uncertain_share")),
