@@ -136,7 +136,9 @@ def binomial_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float
     as "at most 1% of honest writers are accused". With no event in ``n``
     texts the upper bound is ``1 - ((1 - level) / 2) ** (1 / n)``: 0 of 144
     bounds the rate by 2.5%, and only ``n >= 368`` bounds it below 1%.
-    ``None`` when ``n`` is 0.
+    ``None`` when ``n`` is 0. (The live per-worker rates use Wilson's interval,
+    :func:`service.rates.wilson_interval`: closed-form, cheap on every
+    verdict, and without this guarantee of coverage.)
     """
     if n <= 0:
         return None
