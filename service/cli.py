@@ -92,7 +92,24 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.out:
         Path(args.out).write_bytes(data + b"\n")
     sys.stdout.buffer.write(data + b"\n")
+    for path, entry in report["files"].items():
+        print(f"{path}: {_evaluation_line(entry['all'])}", file=sys.stderr)
     return 0
+
+
+def _evaluation_line(fig: dict[str, Any]) -> str:
+    """One file's headline figures for the terminal; the JSON on stdout has them all."""
+    parts = [f"n={fig['n']} ({fig['n_human']} human, {fig['n_llm']} llm)"]
+    parts += [f"{name} {fig[key]:.3f}" for key, name in (("accuracy", "accuracy"),
+                                                         ("auroc", "AUROC"))
+              if fig.get(key) is not None]
+    fpr = (fig.get("ci95") or {}).get("llm_verdict_fpr")
+    if fpr:
+        parts.append(f"llm verdict on {fpr['k']} of {fpr['n']} human texts "
+                     f"(95% upper bound {100 * fpr['high']:.2f}%)")
+    if fig.get("uncertain_share") is not None:
+        parts.append(f"uncertain {100 * fig['uncertain_share']:.1f}%")
+    return ", ".join(parts)
 
 
 def _training() -> Any:

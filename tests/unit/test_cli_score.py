@@ -102,12 +102,21 @@ def test_evaluate_reports_per_file_and_group(tmp_path, capsysbinary):
     f = tmp_path / "ev.jsonl"
     f.write_bytes(b"\n".join(orjson.dumps(r) for r in rows))
     assert main(["evaluate", str(f), "--model", str(DEFAULT_MODEL_DIR)]) == 0
-    report = json.loads(capsysbinary.readouterr()[0])
+    out, err = capsysbinary.readouterr()
+    report = json.loads(out)
     entry = report["files"][str(f)]
     assert entry["all"]["n"] == 12 and set(entry["groups"]) == {"a", "b"}
     for key in ("accuracy", "f1", "auroc", "tpr_at_1pct_fpr", "tpr_at_5pct_fpr",
-                "llm_verdict_fpr", "uncertain_share", "ece"):
+                "llm_verdict_fpr", "uncertain_share", "ece", "ci95"):
         assert key in entry["all"]
+    fpr = entry["all"]["ci95"]["llm_verdict_fpr"]
+    assert fpr["n"] == 6 and fpr["k"] == round(6 * entry["all"]["llm_verdict_fpr"])
+    assert fpr["low"] <= entry["all"]["llm_verdict_fpr"] <= fpr["high"]
+    # a headline per file on stderr, the false-positive rate with its bound
+    line = err.decode().strip().splitlines()[-1]
+    assert line.startswith(f"{f}: n=12 (6 human, 6 llm), accuracy ")
+    assert (f"llm verdict on {fpr['k']} of 6 human texts "
+            f"(95% upper bound {100 * fpr['high']:.2f}%)") in line
 
 
 def test_evaluate_unknown_label_names_file_and_line(tmp_path, capsys):
