@@ -99,11 +99,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _evaluation_line(fig: dict[str, Any]) -> str:
     """One file's headline figures for the terminal; the JSON on stdout has them all."""
+    ci = fig.get("ci95") or {}
     parts = [f"n={fig['n']} ({fig['n_human']} human, {fig['n_llm']} llm)"]
-    parts += [f"{name} {fig[key]:.3f}" for key, name in (("accuracy", "accuracy"),
-                                                         ("auroc", "AUROC"))
-              if fig.get(key) is not None]
-    fpr = (fig.get("ci95") or {}).get("llm_verdict_fpr")
+    for key, name in (("accuracy", "accuracy"), ("auroc", "AUROC")):
+        if fig.get(key) is not None:
+            bounds = ci.get(key)
+            parts.append(f"{name} {fig[key]:.3f}" + (
+                f" [{bounds['low']:.3f}, {bounds['high']:.3f}]" if bounds else ""))
+    fpr = ci.get("llm_verdict_fpr")
     if fpr:
         parts.append(f"llm verdict on {fpr['k']} of {fpr['n']} human texts "
                      f"(95% upper bound {100 * fpr['high']:.2f}%)")

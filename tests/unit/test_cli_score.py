@@ -114,7 +114,10 @@ def test_evaluate_reports_per_file_and_group(tmp_path, capsysbinary):
     assert fpr["low"] <= entry["all"]["llm_verdict_fpr"] <= fpr["high"]
     # a headline per file on stderr, the false-positive rate with its bound
     line = err.decode().strip().splitlines()[-1]
-    assert line.startswith(f"{f}: n=12 (6 human, 6 llm), accuracy ")
+    acc, auc = entry["all"]["ci95"]["accuracy"], entry["all"]["ci95"]["auroc"]
+    assert line.startswith(f"{f}: n=12 (6 human, 6 llm), accuracy {entry['all']['accuracy']:.3f} "
+                           f"[{acc['low']:.3f}, {acc['high']:.3f}], AUROC ")
+    assert f"[{auc['low']:.3f}, {auc['high']:.3f}]" in line
     assert (f"llm verdict on {fpr['k']} of 6 human texts "
             f"(95% upper bound {100 * fpr['high']:.2f}%)") in line
 

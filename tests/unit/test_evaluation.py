@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from service.evaluation import (accuracy, auroc, binomial_interval, choose_thresholds,
+from service.evaluation import (accuracy, auroc, auroc_interval, binomial_interval,
+                                choose_thresholds,
                                 expected_calibration_error, f1, fit_platt, fpr_resolvable,
                                 platt_probability, ranking_metrics, summarize, tpr_at_fpr,
                                 verdicts_for)
@@ -198,6 +199,9 @@ def test_summarize_known_answer() -> None:
                       "llm_verdict_fpr", "llm_verdict_tpr", "uncertain_share", "ece",
                       "n", "n_human", "n_llm", "ci95"}
     ci = s["ci95"]
+    low, high = auroc_interval(y, p)
+    assert ci["auroc"] == {"low": pytest.approx(low, abs=1e-6),
+                           "high": pytest.approx(high, abs=1e-6)}
     assert (ci["accuracy"]["k"], ci["accuracy"]["n"]) == (6, 8)
     assert (ci["llm_verdict_fpr"]["k"], ci["llm_verdict_fpr"]["n"]) == (1, 4)
     assert (ci["llm_verdict_tpr"]["k"], ci["llm_verdict_tpr"]["n"]) == (3, 4)
@@ -218,7 +222,8 @@ def test_summarize_one_class_and_missing_scores() -> None:
 def test_summarize_empty_and_mismatch() -> None:
     s = summarize([], [], [])
     assert s["n"] == 0 and s["accuracy"] is None and s["uncertain_share"] is None
-    assert s["ci95"] == {"accuracy": None, "llm_verdict_fpr": None, "llm_verdict_tpr": None}
+    assert s["ci95"] == {"auroc": None, "accuracy": None, "llm_verdict_fpr": None,
+                         "llm_verdict_tpr": None}
     with pytest.raises(ValueError):
         summarize([0, 1], [0.2], ["human", "llm"])
     with pytest.raises(ValueError):
@@ -263,3 +268,37 @@ def test_binomial_interval_large_counts_and_bad_arguments() -> None:
     for k, n, level in [(-1, 5, 0.95), (6, 5, 0.95), (1, 5, 1.0), (1, 5, 0.0)]:
         with pytest.raises(ValueError):
             binomial_interval(k, n, level)
+
+
+# --- DeLong's AUROC interval -----------------------------------------------------------
+def _delong_brute_force(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
+    pos, neg = p[y == 1], p[y == 0]
+    psi = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+    area = psi.mean()
+    se = math.sqrt(psi.mean(1).var(ddof=1) / pos.size + psi.mean(0).var(ddof=1) / neg.size)
+    return max(0.0, area - 1.959964 * se), min(1.0, area + 1.959964 * se)
+
+
+def test_auroc_interval_matches_the_pairwise_definition_with_ties() -> None:
+    rng = np.random.default_rng(3)
+    y = np.r_[np.zeros(60), np.ones(45)].astype(np.int64)
+    p = np.round(np.r_[rng.normal(0, 1, 60), rng.normal(1.2, 1, 45)], 1)  # many ties
+    low, high = auroc_interval(y, p)
+    ref_low, ref_high = _delong_brute_force(y, p)
+    assert low == pytest.approx(ref_low, abs=1e-5) and high == pytest.approx(ref_high, abs=1e-5)
+    assert low < auroc(y, p) < high
+
+
+def test_auroc_interval_narrows_with_more_texts_and_degenerates_when_separated() -> None:
+    rng = np.random.default_rng(5)
+    widths = []
+    for n in (50, 2000):
+        y = np.r_[np.zeros(n), np.ones(n)].astype(np.int64)
+        p = np.r_[rng.normal(0, 1, n), rng.normal(1.5, 1, n)]
+        low, high = auroc_interval(y, p)
+        widths.append(high - low)
+    assert widths[1] < widths[0] / 4
+    assert auroc_interval([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9]) == (1.0, 1.0)
+    assert auroc_interval([0, 0, 0], [0.1, 0.2, 0.3]) is None
+    with pytest.raises(ValueError):
+        auroc_interval([0, 1], [0.1, 0.9], level=1.0)
