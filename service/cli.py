@@ -98,7 +98,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _evaluation_line(fig: dict[str, Any]) -> str:
-    """One file's headline figures for the terminal; the JSON on stdout has them all."""
+    """Headline figures of one file (``evaluate``) or of a model's validation texts
+    (``train``, ``refinish``, ``panel``) for the terminal."""
     ci = fig.get("ci95") or {}
     parts = [f"n={fig['n']} ({fig['n_human']} human, {fig['n_llm']} llm)"]
     for key, name in (("accuracy", "accuracy"), ("auroc", "AUROC")):
@@ -134,9 +135,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         target_fpr=args.target_fpr, version=args.version, group_field=args.group_field,
         val_fraction=args.val_fraction, balance_sources=args.balance_sources,
         head_epochs=args.head_epochs, folds=args.folds)
-    val = meta.get("validation", {})
-    print(f"model written to {args.out}: validation accuracy={val.get('accuracy')} "
-          f"auroc={val.get('auroc')} llm-verdict fpr={val.get('llm_verdict_fpr')}",
+    print(f"model written to {args.out}: validation {_evaluation_line(meta['validation'])}",
           file=sys.stderr)
     return 0
 
@@ -146,8 +145,8 @@ def cmd_refinish(args: argparse.Namespace) -> int:
     meta = _training().refinish_model(Path(args.model), [Path(p) for p in args.data],
                                       version=args.version)
     fam = meta.get("familiarity", {})
-    print(f"model {args.model} re-finished: validation auroc={meta['validation'].get('auroc')} "
-          f"familiarity threshold={fam.get('threshold')}", file=sys.stderr)
+    print(f"model {args.model} re-finished: validation {_evaluation_line(meta['validation'])}, "
+          f"familiarity threshold {fam.get('threshold')}", file=sys.stderr)
     return 0
 
 
@@ -159,9 +158,7 @@ def cmd_panel(args: argparse.Namespace) -> int:
                        version=args.version, data=[Path(p) for p in args.data] if args.data else None)
     val = meta.get("validation") or {}
     print(f"panel {args.out} of {', '.join(meta['members'])} written"
-          + (f": validation auroc={val.get('auroc')} llm-verdict fpr={val.get('llm_verdict_fpr')} "
-             f"tpr={val.get('llm_verdict_tpr')} uncertain={val.get('uncertain_share')}"
-             if val else ""), file=sys.stderr)
+          + (f": validation {_evaluation_line(val)}" if val else ""), file=sys.stderr)
     return 0
 
 

@@ -195,3 +195,14 @@ def test_score_warns_with_file_and_line_when_source_text_is_not_a_string(tmp_pat
     assert rows[1]["p_llm"] == rows[0]["p_llm"]
     warned = [line for line in err.decode().splitlines() if "field not used" in line]
     assert len(warned) == 1 and "in.jsonl:2" in warned[0] and "is int, not a string" in warned[0]
+
+
+def test_headline_of_validation_figures_with_one_class() -> None:
+    from service.cli import _evaluation_line
+    from service.evaluation import summarize
+
+    line = _evaluation_line(summarize([0, 0, 0], [0.1, 0.2, 0.9], ["human", "human", "llm"]))
+    assert line.startswith("n=3 (3 human, 0 llm), accuracy 0.667 [")
+    assert "AUROC" not in line  # one class: no ranking figure, no crash
+    assert "llm verdict on 1 of 3 human texts (95% upper bound " in line
+    assert line.endswith("uncertain 0.0%")
