@@ -88,15 +88,13 @@ def auroc_interval(y: ArrayLike, p: ArrayLike,
         return None
     if not 0 < level < 1:
         raise ValueError(f"level must lie between 0 and 1 (got {level})")
-    pos, neg = pa[ya == 1], np.sort(pa[ya == 0])
-    spos = np.sort(pos)
-    # per LLM text: share of human texts it outranks; per human text: share of LLM texts above it
-    v10 = (np.searchsorted(neg, pos, "left")
-           + 0.5 * (np.searchsorted(neg, pos, "right") - np.searchsorted(neg, pos, "left"))
-           ) / neg.size
-    v01 = (spos.size - np.searchsorted(spos, neg, "right")
-           + 0.5 * (np.searchsorted(spos, neg, "right") - np.searchsorted(spos, neg, "left"))
-           ) / spos.size
+    pos, neg = np.sort(pa[ya == 1]), np.sort(pa[ya == 0])
+    # per LLM text: share of human texts it outranks (ties one half) ...
+    below, not_above = np.searchsorted(neg, pos, "left"), np.searchsorted(neg, pos, "right")
+    v10 = (below + not_above) / 2 / neg.size
+    # ... per human text: share of LLM texts above it (ties one half)
+    below, not_above = np.searchsorted(pos, neg, "left"), np.searchsorted(pos, neg, "right")
+    v01 = (2 * pos.size - below - not_above) / 2 / pos.size
     area = float(v10.mean())
     var = (float(np.var(v10, ddof=1)) / pos.size if pos.size > 1 else 0.0) \
         + (float(np.var(v01, ddof=1)) / neg.size if neg.size > 1 else 0.0)
@@ -193,10 +191,8 @@ def _bounds(interval: tuple[float, float] | None) -> dict[str, Any] | None:
 def _rate_interval(mask: np.ndarray, level: float = 0.95) -> dict[str, Any] | None:
     """``k`` of ``n`` (the true entries of ``mask``) with its exact interval; ``None`` if empty."""
     k, n = int(mask.sum()), int(mask.size)
-    bounds = binomial_interval(k, n, level)
-    if bounds is None:
-        return None
-    return {"k": k, "n": n, "low": _round(bounds[0]), "high": _round(bounds[1])}
+    bounds = _bounds(binomial_interval(k, n, level))
+    return None if bounds is None else {"k": k, "n": n, **bounds}
 
 
 def expected_calibration_error(y: ArrayLike, p: ArrayLike, bins: int = 10) -> float | None:
