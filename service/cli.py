@@ -134,7 +134,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         seed=args.seed, max_length=args.max_length, batch_size=args.train_batch_size, lr=args.lr,
         target_fpr=args.target_fpr, version=args.version, group_field=args.group_field,
         val_fraction=args.val_fraction, balance_sources=args.balance_sources,
-        head_epochs=args.head_epochs, folds=args.folds)
+        head_epochs=args.head_epochs, folds=args.folds,
+        teacher=None if args.teacher is None else Path(args.teacher),
+        distill_weight=args.distill_weight, distill_temperature=args.distill_temperature,
+        splices=args.splices)
     print(f"model written to {args.out}: validation {_evaluation_line(meta['validation'])}",
           file=sys.stderr)
     return 0
@@ -269,6 +272,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--head-epochs", type=int, default=0,
                    help="first fit the classifier head on the frozen encoder's features for "
                         "this many passes, then fine-tune everything (LP-FT; 0: off)")
+    p.add_argument("--teacher", default=None, metavar="DIR",
+                   help="a trained model or panel directory whose calibrated scores of the "
+                        "training texts the new model also learns from (distillation)")
+    p.add_argument("--distill-weight", type=float, default=0.5,
+                   help="with --teacher: share of each text's loss taken from the teacher")
+    p.add_argument("--distill-temperature", type=float, default=2.0,
+                   help="with --teacher: temperature that softens teacher and student margins")
+    p.add_argument("--splices", type=int, default=0,
+                   help="with --teacher: add this many unlabelled texts, each half of one "
+                        "training text and half of another, learned from the teacher alone")
     p.add_argument("--version", default=None,
                    help="version written into the metadata, as flags and metrics report it "
                         "(default: dev-<UTC time>, so an unnamed model is never taken for a "

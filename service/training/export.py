@@ -575,7 +575,7 @@ and per-worker LLM-use rates can be tracked. A verdict is evidence for review,
 
 {_split_line(tr)}
 identical texts kept once.{_repair_line(tr)} {tr.get('epochs')} epochs, learning rate {tr.get('lr')}, batch
-size {tr.get('batch_size')}, {_fmt(tr.get('seconds'), 0)} s of training on CPU.{_weights_line(tr)}{_head_line(tr)}
+size {tr.get('batch_size')}, {_fmt(tr.get('seconds'), 0)} s of training on CPU.{_weights_line(tr)}{_head_line(tr)}{_teacher_line(tr)}
 
 ## Validation figures
 
@@ -666,6 +666,18 @@ def _head_line(training: dict[str, Any]) -> str:
         return ""
     return (f"\nThe classifier head was first fitted on the frozen encoder's features for {n} "
             f"passes (`--head-epochs`, LP-FT), then the whole model was fine-tuned.")
+
+
+def _teacher_line(training: dict[str, Any]) -> str:
+    """The card's words on the teacher it learned from (``train --teacher``), if any."""
+    t = training.get("teacher")
+    if not t:
+        return ""
+    return (f"\nDistilled from the teacher {t.get('name')} {t.get('version')} (`--teacher`): "
+            f"each training text's loss took {t.get('weight')} of its weight from the "
+            f"teacher's calibrated score, at temperature {t.get('temperature')}."
+            + (f" {t['splices']} unlabelled splices of two training texts each (`--splices`) "
+               "were learned from the teacher alone." if t.get("splices") else ""))
 
 
 def write_model_card(out_dir: Path, meta: dict[str, Any]) -> Path:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import re
 import tempfile
 import time
 from collections.abc import Sequence
@@ -188,20 +189,107 @@ def _pad(ids: Sequence[Sequence[int]], idx: Sequence[int], pad: int) -> tuple[An
     return input_ids, mask
 
 
+@dataclass(frozen=True)
+class _Distill:
+    """A teacher's calibrated logit for each training text, and the share of that text's
+    loss it takes (1 for a text with no label of its own, such as a splice)."""
+
+    logits: tuple[float, ...]
+    shares: tuple[float, ...]
+    temperature: float
+
+    def subset(self, keep: Sequence[int]) -> _Distill:
+        return _Distill(tuple(self.logits[i] for i in keep), tuple(self.shares[i] for i in keep),
+                        self.temperature)
+
+
+def _distill_loss(hard: Any, logits: Any, teacher: Any, share: Any, temperature: float) -> Any:
+    """Per-example ``(1 - w) * hard + w * T^2 * BCE(sigmoid(m / T), sigmoid(z / T))``.
+
+    ``m`` is the student's margin ``logit[llm] - logit[human]`` and ``z`` the
+    teacher's calibrated logit (Hinton et al. 2015, two classes). Dividing by
+    ``T`` softens both, so the teacher's margins on texts it is sure about still
+    differ; ``T^2`` keeps the soft part's gradients on the hard part's scale. ``w``
+    is ``share``, one per example.
+    """
+    import torch
+
+    t = temperature
+    margin = (logits[:, 1] - logits[:, 0]) / t
+    soft = torch.nn.functional.binary_cross_entropy_with_logits(
+        margin, torch.sigmoid(teacher / t), reduction="none") * (t * t)
+    return (1 - share) * hard + share * soft
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def splice_texts(train: Sequence[Example], n: int, seed: int) -> list[str]:
+    """``n`` texts, each the first half of one training text's sentences followed by the
+    second half of another's (both drawn at random, either label; seeded).
+
+    They carry no label: only a teacher can say how much of an LLM's writing each
+    holds, so they serve distillation (``train --splices``) and nothing else.
+    """
+    rng = random.Random(seed)
+    usable = [parts for parts in (_SENTENCE_END.split(e.text.strip()) for e in train)
+              if len(parts) >= 2]
+    if not usable:
+        raise InputError("no training text has two sentences to splice", reason="no_splices")
+    out = []
+    for _ in range(n):
+        a, b = rng.choice(usable), rng.choice(usable)
+        out.append(" ".join(a[:len(a) // 2] + b[len(b) // 2:]))
+    return out
+
+
+def _teacher_logits(teacher: Path, texts: Sequence[str], *, progress: bool) -> tuple[float, ...]:
+    """The teacher model's calibrated logit of each text, scored through the runtime."""
+    from ..detector import Detector
+    from ..errors import CrowdguardError
+
+    try:
+        detector = Detector.load(teacher, threads=cpu_count())
+    except CrowdguardError as exc:
+        raise TrainingError(f"cannot load the teacher {teacher}: {exc}") from exc
+    from tqdm import tqdm
+
+    out: list[float] = []
+    step = 256
+    t0 = time.monotonic()
+    for start in tqdm(range(0, len(texts), step), desc="teacher", unit="batch",
+                      disable=not progress, leave=False):
+        for p in detector.probabilities(texts[start:start + step]):
+            p = min(max(float(p), 1e-6), 1 - 1e-6)
+            out.append(float(np.log(p / (1 - p))))
+    z = np.array(out)
+    log.info("teacher %s scored %d training texts in %.1f s: logit quartiles %s", teacher,
+             len(texts), time.monotonic() - t0, np.round(np.percentile(z, [25, 50, 75]), 2).tolist()
+             if len(z) else [])
+    return tuple(out)
+
+
 def _fine_tune(model: Any, ids: Sequence[Sequence[int]], labels: Any, *, pad: int, epochs: int,
                batch_size: int, lr: float, seed: int, progress: bool,
-               weights: Sequence[float] | None = None) -> float:
+               weights: Sequence[float] | None = None,
+               distill: _Distill | None = None) -> float:
     """Train ``model`` in place; return the mean loss of the last epoch.
 
     ``ids`` are the training texts' token ids (:func:`_encode`), ``labels`` a
     tensor of their labels. ``weights`` (one per example, e.g. from :func:`source_weights`) scale each
-    example's loss; without them every example counts the same.
+    example's loss; without them every example counts the same. With ``distill``
+    each example's loss mixes the label's cross-entropy with the teacher's
+    (:func:`_distill_loss`).
     """
     import torch
     from tqdm import tqdm
     from transformers import get_linear_schedule_with_warmup
 
     example_weights = None if weights is None else torch.tensor(weights, dtype=torch.float32)
+    if distill is not None and example_weights is None:
+        example_weights = torch.ones(len(ids), dtype=torch.float32)
+    teacher = None if distill is None else torch.tensor(distill.logits, dtype=torch.float32)
+    shares = None if distill is None else torch.tensor(distill.shares, dtype=torch.float32)
     steps_per_epoch = (len(ids) + batch_size - 1) // batch_size
     total = steps_per_epoch * epochs
     no_decay = ("bias", "LayerNorm.weight")
@@ -232,6 +320,9 @@ def _fine_tune(model: Any, ids: Sequence[Sequence[int]], labels: Any, *, pad: in
                     logits = model(input_ids=input_ids, attention_mask=mask).logits
                     each = torch.nn.functional.cross_entropy(logits, labels[idx],
                                                              reduction="none")
+                    if distill is not None:
+                        each = _distill_loss(each, logits, teacher[idx], shares[idx],
+                                             distill.temperature)
                     w = example_weights[idx]
                     loss = (each * w).sum() / w.sum()
                 if not torch.isfinite(loss):
@@ -273,8 +364,13 @@ def _batches(ids: Sequence[Sequence[int]], batch_size: int, gen: Any) -> list[li
 
 def _check_args(epochs: int, batch_size: int, lr: float, max_length: int,
                 val_fraction: float, target_fpr: float, head_epochs: int = 0,
-                folds: int = 0) -> None:
+                folds: int = 0, distill_weight: float = 0.5,
+                distill_temperature: float = 2.0) -> None:
     problems = []
+    if not 0 <= distill_weight <= 1:
+        problems.append(f"distill_weight must be in [0, 1] (got {distill_weight})")
+    if not distill_temperature > 0:
+        problems.append(f"distill_temperature must be > 0 (got {distill_temperature})")
     if folds < 0 or folds == 1:
         problems.append(f"folds must be 0 (hold out val_fraction) or 2 or more (got {folds})")
     if epochs < 1:
@@ -311,9 +407,11 @@ class _Recipe:
     progress: bool
 
 
-def _fine_tune_and_export(recipe: _Recipe, train: Sequence[Example], out: Path) -> float:
+def _fine_tune_and_export(recipe: _Recipe, train: Sequence[Example], out: Path,
+                          distill: _Distill | None = None) -> float:
     """Fine-tune ``recipe``'s base on ``train``, export fp32 ONNX and the tokenizer into ``out``.
 
+    ``distill`` holds a teacher's logits, one per text of ``train``.
     Returns the seconds of fine-tuning. The seed is set
     afresh, so every model of a run starts from the same head and batch order.
     """
@@ -334,7 +432,7 @@ def _fine_tune_and_export(recipe: _Recipe, train: Sequence[Example], out: Path) 
                   progress=recipe.progress, weights=weights)
     final_loss = _fine_tune(model, ids, labels, pad=pad, epochs=recipe.epochs,
                             batch_size=recipe.batch_size, lr=recipe.lr, seed=recipe.seed,
-                            progress=recipe.progress, weights=weights)
+                            progress=recipe.progress, weights=weights, distill=distill)
     seconds = time.monotonic() - t0
     log.info("fine-tuning on %d texts took %.1f s (last epoch loss %.4f)", len(train), seconds,
              final_loss)
@@ -352,7 +450,8 @@ def _fine_tune_and_export(recipe: _Recipe, train: Sequence[Example], out: Path) 
 
 
 def _train_fold_panel(recipe: _Recipe, examples: Sequence[Example], folds: int, out: Path,
-                      meta: dict[str, Any], target_fpr: float) -> dict[str, Any]:
+                      meta: dict[str, Any], target_fpr: float,
+                      distill: _Distill | None = None) -> dict[str, Any]:
     """Cross-fitting: ``folds`` models, each trained without one fold, served as one panel.
 
     Each fold model scores the texts it held out, through the runtime as it will
@@ -380,11 +479,13 @@ def _train_fold_panel(recipe: _Recipe, examples: Sequence[Example], folds: int, 
         members: list[tuple[Path, list[int], list[Example], int | None, dict[str, Any]]] = []
         for k in range(folds):
             held = [i for i in range(n) if fold_of[i] == k]
-            rest = [e for i, e in enumerate(examples) if fold_of[i] != k]
+            keep = [i for i in range(n) if fold_of[i] != k]
+            rest = [examples[i] for i in keep]
             log.info("fold %d/%d: training on %d texts, holding out %d", k + 1, folds,
                      len(rest), len(held))
             member = Path(scratch) / f"fold-{k + 1}"
-            t = _fine_tune_and_export(recipe, rest, member)
+            t = _fine_tune_and_export(recipe, rest, member,
+                                      None if distill is None else distill.subset(keep))
             seconds += t
             training = {**meta["training"], "fold": k + 1, "train_records": len(rest),
                         "seconds": round(t, 1)}
@@ -419,7 +520,9 @@ def train_model(data: list[Path], out: Path, *, base: str = DEFAULT_BASE, epochs
                 val_fraction: float = 0.15, target_fpr: float = 0.01,
                 name: str = "crowdguard-detector", version: str | None = None,
                 group_field: str | None = None, balance_sources: bool = False,
-                head_epochs: int = 0, folds: int = 0, progress: bool = True) -> dict[str, Any]:
+                head_epochs: int = 0, folds: int = 0, teacher: Path | None = None,
+                distill_weight: float = 0.5, distill_temperature: float = 2.0,
+                splices: int = 0, progress: bool = True) -> dict[str, Any]:
     """Train, export, quantize and calibrate a detector into ``out``; return its metadata.
 
     ``out`` receives ``model.int8.onnx``, ``model.onnx``, ``tokenizer.json``,
@@ -430,6 +533,13 @@ def train_model(data: list[Path], out: Path, *, base: str = DEFAULT_BASE, epochs
     (:func:`source_weights`); validation and calibration are unchanged.
     With ``head_epochs`` > 0 the classifier head is first fitted on the frozen
     encoder's features for that many passes (:func:`_fit_head`, LP-FT).
+    With a ``teacher`` model directory (one model or a panel) the teacher first
+    scores the training texts through the runtime, and each text's loss mixes
+    its label with the teacher's calibrated logit (knowledge distillation,
+    :func:`_distill_loss`; ``distill_weight`` on the teacher, temperature
+    ``distill_temperature``). Validation and calibration use labels only. With
+    ``splices`` > 0 that many unlabelled texts (:func:`splice_texts`) join the
+    fine-tuning, learned from the teacher alone (not with ``folds``).
     With ``folds`` >= 2 nothing is held out: ``out`` becomes a panel of ``folds``
     models, each trained without one fold (whole groups with ``group_field``),
     calibrated together on the texts each held out (:func:`_train_fold_panel`;
@@ -437,7 +547,11 @@ def train_model(data: list[Path], out: Path, *, base: str = DEFAULT_BASE, epochs
     Raises :class:`InputError` for bad training data and :class:`TrainingError`
     for everything else that goes wrong.
     """
-    _check_args(epochs, batch_size, lr, max_length, val_fraction, target_fpr, head_epochs, folds)
+    _check_args(epochs, batch_size, lr, max_length, val_fraction, target_fpr, head_epochs, folds,
+                distill_weight, distill_temperature)
+    if splices < 0 or (splices and teacher is None) or (splices and folds):
+        raise TrainingError(f"splices must be >= 0 and need a teacher and no folds (got "
+                            f"{splices}, teacher {teacher}, folds {folds})")
     if version is None:
         version = "dev-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%MZ")
     started = time.monotonic()
@@ -481,6 +595,19 @@ def train_model(data: list[Path], out: Path, *, base: str = DEFAULT_BASE, epochs
         training["group_field"] = group_field
     if head_epochs:
         training["head_epochs"] = head_epochs
+    distill, tuned = None, list(train)
+    if teacher is not None:
+        tuned += [Example(text=t, label=0, source="splice", line=i + 1)  # label unused: share 1
+                  for i, t in enumerate(splice_texts(train, splices, seed) if splices else [])]
+        distill = _Distill(_teacher_logits(teacher, [e.text for e in tuned], progress=progress),
+                           (distill_weight,) * len(train) + (1.0,) * (len(tuned) - len(train)),
+                           distill_temperature)
+        teacher_meta = orjson.loads((teacher / METADATA_FILE).read_bytes())
+        training["teacher"] = {"name": teacher_meta.get("name"),
+                               "version": teacher_meta.get("version"),
+                               "weight": distill_weight, "temperature": distill_temperature}
+        if splices:
+            training["teacher"]["splices"] = splices
     if balance_sources:
         training["source_weights"] = {Path(e.source).name: round(w, 4)
                                       for e, w in zip(train, source_weights(train))}
@@ -495,9 +622,9 @@ def train_model(data: list[Path], out: Path, *, base: str = DEFAULT_BASE, epochs
         "training": training,
     }
     if folds:
-        meta = _train_fold_panel(recipe, train, folds, out, meta, target_fpr)
+        meta = _train_fold_panel(recipe, train, folds, out, meta, target_fpr, distill)
     else:
-        training["seconds"] = round(_fine_tune_and_export(recipe, train, out), 1)
+        training["seconds"] = round(_fine_tune_and_export(recipe, tuned, out, distill), 1)
         meta = finish_model(out, meta, train, val, target_fpr=target_fpr)
     log.info("model written to %s in %.1f s (validation accuracy %s, AUROC %s)", out,
              time.monotonic() - started, meta["validation"]["accuracy"],

@@ -291,3 +291,87 @@ def test_fit_head_trains_the_head_only_and_separates_the_training_texts() -> Non
         full = model(**enc).logits
         cls = model.base_model(**enc).last_hidden_state[:, 0, :]
         torch.testing.assert_close(_head_logits(model, cls), full)
+
+
+def test_distill_loss_mixes_the_label_with_the_teachers_softened_score() -> None:
+    import torch
+
+    from service.training.train import _Distill, _distill_loss
+
+    logits = torch.tensor([[0.0, 2.0], [1.0, -1.0]])
+    hard = torch.nn.functional.cross_entropy(logits, torch.tensor([1, 0]), reduction="none")
+    teacher = torch.tensor([4.0, -4.0])
+    # share 0: the label's loss alone
+    torch.testing.assert_close(_distill_loss(hard, logits, teacher, torch.zeros(2), 2.0), hard)
+    # share 1: T^2 * BCE of the margins over T, worked out by hand
+    t = 2.0
+    m = torch.tensor([2.0, -2.0]) / t
+    q = torch.sigmoid(teacher / t)
+    by_hand = -(q * torch.log(torch.sigmoid(m)) + (1 - q) * torch.log(1 - torch.sigmoid(m))) * t * t
+    torch.testing.assert_close(_distill_loss(hard, logits, teacher, torch.ones(2), t), by_hand)
+    # shares apply per example
+    mixed = _distill_loss(hard, logits, teacher, torch.tensor([0.0, 1.0]), t)
+    torch.testing.assert_close(mixed, torch.stack([hard[0], by_hand[1]]))
+    # the soft part is smallest where the student's margin equals the teacher's logit
+    margins = torch.linspace(-8, 8, 161)
+    pairs = torch.stack([torch.zeros_like(margins), margins], dim=1)
+    soft = _distill_loss(torch.zeros(161), pairs, torch.full((161,), 3.0), torch.ones(161), t)
+    assert abs(float(margins[int(soft.argmin())]) - 3.0) < 0.11
+    d = _Distill((1.0, 2.0, 3.0), (0.5, 0.5, 1.0), 2.0).subset([2, 0])
+    assert d.logits == (3.0, 1.0) and d.shares == (1.0, 0.5)
+
+
+def test_splices_join_the_first_half_of_one_text_to_the_second_half_of_another() -> None:
+    from service.errors import InputError
+    from service.training.data import Example
+    from service.training.train import splice_texts
+
+    texts = ["One. Two! Three? Four.", "Alpha beta. Gamma delta.", "no sentence end here"]
+    train = [Example(text=t, label=i % 2, source="x", line=i) for i, t in enumerate(texts)]
+    halves = {"One. Two!", "Alpha beta."}, {"Three? Four.", "Gamma delta."}
+    out = splice_texts(train, 50, seed=3)
+    assert len(out) == 50 and out == splice_texts(train, 50, seed=3)
+    for text in out:
+        first = next(h for h in halves[0] if text.startswith(h))
+        assert text[len(first) + 1:] in halves[1]
+    assert len(set(out)) == 4  # every pair of the two usable texts was drawn
+    with pytest.raises(InputError, match="two sentences"):
+        splice_texts(train[2:], 1, seed=3)
+
+
+@pytest.mark.timeout(300)
+def test_a_teacher_scores_the_training_texts_and_is_recorded(tiny_data: Path,
+                                                             tmp_path: Path) -> None:
+    from service.detector import Detector
+    from service.errors import TrainingError
+    from service.training import train_model
+
+    common = dict(base="all-MiniLM-L6-v2", epochs=1, batch_size=8, max_length=64,
+                  val_fraction=0.25, seed=7, progress=False)
+    teacher = tmp_path / "teacher"
+    first = train_model([tiny_data], teacher, version="t1", **common)
+    student = tmp_path / "student"
+    meta = train_model([tiny_data], student, teacher=teacher, distill_weight=0.7,
+                       distill_temperature=3.0, **common)
+    assert meta["training"]["teacher"] == {"name": first["name"], "version": "t1",
+                                           "weight": 0.7, "temperature": 3.0}
+    card = (student / "MODEL_CARD.md").read_text()
+    assert "Distilled from the teacher crowdguard-detector t1 (`--teacher`)" in card
+    assert len(Detector.load(student).score(["a short text to score, written for the test"])) == 1
+    with pytest.raises(TrainingError, match="cannot load the teacher"):
+        train_model([tiny_data], tmp_path / "x", teacher=tmp_path / "missing", **common)
+    with pytest.raises(TrainingError, match="distill_weight must be in"):
+        train_model([tiny_data], tmp_path / "y", teacher=teacher, distill_weight=1.5, **common)
+    with pytest.raises(TrainingError, match="need a teacher"):
+        train_model([tiny_data], tmp_path / "z", splices=4, **common)
+    # texts of two sentences each, so that they can be spliced
+    pairs = [{"text": f"{a}. {b}.", "label": label} for group, label in ((HUMAN, "human"),
+             (LLM, "llm")) for a, b in zip(group[::2], group[1::2], strict=True)]
+    two = tmp_path / "two.jsonl"
+    two.write_bytes(b"\n".join(orjson.dumps(r) for r in pairs) + b"\n")
+    spliced = train_model([two], tmp_path / "spliced", teacher=teacher, splices=6,
+                          **{**common, "val_fraction": 0.34})
+    tr = spliced["training"]
+    assert tr["teacher"]["splices"] == 6
+    assert tr["train_records"] + tr["val_records"] == 12  # splices are not training records
+    assert "6 unlabelled splices" in (tmp_path / "spliced" / "MODEL_CARD.md").read_text()
