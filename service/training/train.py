@@ -269,6 +269,29 @@ def _teacher_logits(teacher: Path, texts: Sequence[str], *, progress: bool) -> t
     return tuple(out)
 
 
+def _warn_unless_same_split(teacher: Path, training: dict[str, Any]) -> None:
+    """Warn when a teacher may have trained on texts the new model validates on.
+
+    That holds unless every single model of the teacher was trained on the same
+    files (by hash) with the same seed, ``val_fraction`` and group field, and so
+    held out the same texts: otherwise the new model's calibration, thresholds
+    and validation figures rest on texts its teacher has seen.
+    """
+    from ..detector.model_dir import load_model_info
+
+    def split(tr: dict[str, Any]) -> tuple[Any, ...]:
+        return (sorted(d.get("sha256", "") for d in tr.get("data", [])), tr.get("seed"),
+                tr.get("val_fraction"), tr.get("group_field"), tr.get("folds"))
+
+    mine = split(training)
+    for single in load_model_info(teacher).singles:
+        if split(single.raw.get("training", {})) != mine:
+            log.warning("teacher %s was not trained on the same files, seed and val_fraction "
+                        "as this model; it may have seen texts this model validates on, which "
+                        "makes its calibration and validation figures optimistic", single.path)
+            return
+
+
 def _fine_tune(model: Any, ids: Sequence[Sequence[int]], labels: Any, *, pad: int, epochs: int,
                batch_size: int, lr: float, seed: int, progress: bool,
                weights: Sequence[float] | None = None,
@@ -549,9 +572,10 @@ def train_model(data: list[Path], out: Path, *, base: str = DEFAULT_BASE, epochs
     """
     _check_args(epochs, batch_size, lr, max_length, val_fraction, target_fpr, head_epochs, folds,
                 distill_weight, distill_temperature)
-    if splices < 0 or (splices and teacher is None) or (splices and folds):
-        raise TrainingError(f"splices must be >= 0 and need a teacher and no folds (got "
-                            f"{splices}, teacher {teacher}, folds {folds})")
+    if splices < 0 or (splices and (teacher is None or folds or head_epochs)):
+        raise TrainingError(f"splices must be >= 0 and need a teacher, no folds and no "
+                            f"head_epochs (got {splices}, teacher {teacher}, folds {folds}, "
+                            f"head_epochs {head_epochs})")
     if version is None:
         version = "dev-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%MZ")
     started = time.monotonic()
@@ -606,6 +630,7 @@ def train_model(data: list[Path], out: Path, *, base: str = DEFAULT_BASE, epochs
         training["teacher"] = {"name": teacher_meta.get("name"),
                                "version": teacher_meta.get("version"),
                                "weight": distill_weight, "temperature": distill_temperature}
+        _warn_unless_same_split(teacher, training)
         if splices:
             training["teacher"]["splices"] = splices
     if balance_sources:

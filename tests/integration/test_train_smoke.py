@@ -340,8 +340,8 @@ def test_splices_join_the_first_half_of_one_text_to_the_second_half_of_another()
 
 
 @pytest.mark.timeout(300)
-def test_a_teacher_scores_the_training_texts_and_is_recorded(tiny_data: Path,
-                                                             tmp_path: Path) -> None:
+def test_a_teacher_scores_the_training_texts_and_is_recorded(
+        tiny_data: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     from service.detector import Detector
     from service.errors import TrainingError
     from service.training import train_model
@@ -351,8 +351,10 @@ def test_a_teacher_scores_the_training_texts_and_is_recorded(tiny_data: Path,
     teacher = tmp_path / "teacher"
     first = train_model([tiny_data], teacher, version="t1", **common)
     student = tmp_path / "student"
-    meta = train_model([tiny_data], student, teacher=teacher, distill_weight=0.7,
-                       distill_temperature=3.0, **common)
+    with caplog.at_level("WARNING", logger="service.training.train"):
+        meta = train_model([tiny_data], student, teacher=teacher, distill_weight=0.7,
+                           distill_temperature=3.0, **common)
+    assert "was not trained on the same" not in caplog.text  # same files, seed and split
     assert meta["training"]["teacher"] == {"name": first["name"], "version": "t1",
                                            "weight": 0.7, "temperature": 3.0}
     card = (student / "MODEL_CARD.md").read_text()
@@ -364,6 +366,9 @@ def test_a_teacher_scores_the_training_texts_and_is_recorded(tiny_data: Path,
         train_model([tiny_data], tmp_path / "y", teacher=teacher, distill_weight=1.5, **common)
     with pytest.raises(TrainingError, match="need a teacher"):
         train_model([tiny_data], tmp_path / "z", splices=4, **common)
+    with pytest.raises(TrainingError, match="no head_epochs"):
+        train_model([tiny_data], tmp_path / "z", teacher=teacher, splices=4, head_epochs=2,
+                    **common)
     # texts of two sentences each, so that they can be spliced
     pairs = [{"text": f"{a}. {b}.", "label": label} for group, label in ((HUMAN, "human"),
              (LLM, "llm")) for a, b in zip(group[::2], group[1::2], strict=True)]
@@ -373,5 +378,6 @@ def test_a_teacher_scores_the_training_texts_and_is_recorded(tiny_data: Path,
                           **{**common, "val_fraction": 0.34})
     tr = spliced["training"]
     assert tr["teacher"]["splices"] == 6
+    assert "was not trained on the same files" in caplog.text  # the teacher read tiny.jsonl
     assert tr["train_records"] + tr["val_records"] == 12  # splices are not training records
     assert "6 unlabelled splices" in (tmp_path / "spliced" / "MODEL_CARD.md").read_text()
