@@ -576,6 +576,10 @@ def train_model(data: list[Path], out: Path, *, base: str = DEFAULT_BASE, epochs
         raise TrainingError(f"splices must be >= 0 and need a teacher, no folds and no "
                             f"head_epochs (got {splices}, teacher {teacher}, folds {folds}, "
                             f"head_epochs {head_epochs})")
+    if teacher is not None and not (teacher / METADATA_FILE).is_file():
+        raise TrainingError(f"the teacher {teacher} is not a model directory (no "
+                            f"{METADATA_FILE}); give one written by `crowdguard train` or "
+                            "`crowdguard panel`")
     if version is None:
         version = "dev-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%MZ")
     started = time.monotonic()

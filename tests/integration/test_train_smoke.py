@@ -360,8 +360,13 @@ def test_a_teacher_scores_the_training_texts_and_is_recorded(
     card = (student / "MODEL_CARD.md").read_text()
     assert "Distilled from the teacher crowdguard-detector t1 (`--teacher`)" in card
     assert len(Detector.load(student).score(["a short text to score, written for the test"])) == 1
-    with pytest.raises(TrainingError, match="cannot load the teacher"):
+    with pytest.raises(TrainingError, match="missing is not a model directory"):
         train_model([tiny_data], tmp_path / "x", teacher=tmp_path / "missing", **common)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "crowdguard-model.json").write_bytes(b"{}")
+    with pytest.raises(TrainingError, match="cannot load the teacher"):
+        train_model([tiny_data], tmp_path / "x", teacher=broken, **common)
     with pytest.raises(TrainingError, match="distill_weight must be in"):
         train_model([tiny_data], tmp_path / "y", teacher=teacher, distill_weight=1.5, **common)
     with pytest.raises(TrainingError, match="need a teacher"):
