@@ -16,8 +16,8 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 
-__all__ = ["normalize", "clean_artifacts", "word_count", "english_score", "LineBreakRepair",
-           "assistant_reply_formula"]
+__all__ = ["normalize", "clean_artifacts", "word_count", "sentences", "english_score",
+           "LineBreakRepair", "assistant_reply_formula"]
 
 _WS = re.compile(r"\s+")
 # DetectRL (and other scraped corpora) lost paragraph breaks as a literal "nn"
@@ -105,6 +105,17 @@ class LineBreakRepair:
 
     def __call__(self, text: str) -> str:
         return self._TOKEN.sub(lambda m: self.split(m.group()) or m.group(), text)
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def sentences(text: str) -> list[str]:
+    """``text`` cut after each ``.``, ``!`` or ``?`` that white space follows.
+
+    A rough cut (abbreviations split too), enough to join halves of two texts.
+    """
+    return _SENTENCE_END.split(text.strip())
 
 
 def word_count(text: str) -> int:

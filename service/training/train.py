@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import os
 import random
-import re
 import tempfile
 import time
 from collections.abc import Sequence
@@ -31,6 +30,7 @@ import orjson
 from ..detector.familiarity import FAMILIARITY_FILE
 from ..errors import InputError, TrainingError
 from ..settings import cpu_count
+from ..text import sentences
 from .bases import DEFAULT_BASE, resolve_base
 from .calibrate import CalibrationResult, calibrate, calibrate_margins, held_out_margins
 from .data import Example, load_dataset, split_folds, split_validation
@@ -221,9 +221,6 @@ def _distill_loss(hard: Any, logits: Any, teacher: Any, share: Any, temperature:
     return (1 - share) * hard + share * soft
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-
-
 def splice_texts(train: Sequence[Example], n: int, seed: int) -> list[str]:
     """``n`` texts, each the first half of one training text's sentences followed by the
     second half of another's (both drawn at random, either label; seeded).
@@ -232,8 +229,7 @@ def splice_texts(train: Sequence[Example], n: int, seed: int) -> list[str]:
     holds, so they serve distillation (``train --splices``) and nothing else.
     """
     rng = random.Random(seed)
-    usable = [parts for parts in (_SENTENCE_END.split(e.text.strip()) for e in train)
-              if len(parts) >= 2]
+    usable = [parts for parts in (sentences(e.text) for e in train) if len(parts) >= 2]
     if not usable:
         raise InputError("no training text has two sentences to splice", reason="no_splices")
     out = []

@@ -315,3 +315,11 @@ def test_source_weights_give_each_file_the_same_total() -> None:
     assert sum(weights[:6]) == pytest.approx(sum(weights[6:]))  # each file weighs the same
     assert sum(weights) == pytest.approx(len(examples))  # the mean weight is 1
     assert source_weights(examples[:6]) == [1.0] * 6  # one file: unweighted
+
+
+def test_sentences_cut_after_end_marks_followed_by_white_space() -> None:
+    from service.text import sentences
+
+    assert sentences("  One. Two!  Three? Four ") == ["One.", "Two!", "Three?", "Four"]
+    assert sentences("Pi is 3.14 here.\nNext line") == ["Pi is 3.14 here.", "Next line"]
+    assert sentences("no end mark") == ["no end mark"]
