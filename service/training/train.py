@@ -558,7 +558,8 @@ def train_model(data: list[Path], out: Path, *, base: str = DEFAULT_BASE, epochs
     :func:`_distill_loss`; ``distill_weight`` on the teacher, temperature
     ``distill_temperature``). Validation and calibration use labels only. With
     ``splices`` > 0 that many unlabelled texts (:func:`splice_texts`) join the
-    fine-tuning, learned from the teacher alone (not with ``folds``).
+    fine-tuning, learned from the teacher alone (not with ``folds``,
+    ``head_epochs`` or ``balance_sources``, which would treat them as labelled).
     With ``folds`` >= 2 nothing is held out: ``out`` becomes a panel of ``folds``
     models, each trained without one fold (whole groups with ``group_field``),
     calibrated together on the texts each held out (:func:`_train_fold_panel`;
@@ -568,10 +569,11 @@ def train_model(data: list[Path], out: Path, *, base: str = DEFAULT_BASE, epochs
     """
     _check_args(epochs, batch_size, lr, max_length, val_fraction, target_fpr, head_epochs, folds,
                 distill_weight, distill_temperature)
-    if splices < 0 or (splices and (teacher is None or folds or head_epochs)):
-        raise TrainingError(f"splices must be >= 0 and need a teacher, no folds and no "
-                            f"head_epochs (got {splices}, teacher {teacher}, folds {folds}, "
-                            f"head_epochs {head_epochs})")
+    if splices < 0 or (splices and (teacher is None or folds or head_epochs or balance_sources)):
+        raise TrainingError(f"splices must be >= 0 and need a teacher, and no folds, head_epochs "
+                            f"or balance_sources (got {splices}, teacher {teacher}, folds "
+                            f"{folds}, head_epochs {head_epochs}, balance_sources "
+                            f"{balance_sources})")
     if teacher is not None and not (teacher / METADATA_FILE).is_file():
         raise TrainingError(f"the teacher {teacher} is not a model directory (no "
                             f"{METADATA_FILE}); give one written by `crowdguard train` or "

@@ -371,9 +371,10 @@ def test_a_teacher_scores_the_training_texts_and_is_recorded(
         train_model([tiny_data], tmp_path / "y", teacher=teacher, distill_weight=1.5, **common)
     with pytest.raises(TrainingError, match="need a teacher"):
         train_model([tiny_data], tmp_path / "z", splices=4, **common)
-    with pytest.raises(TrainingError, match="no head_epochs"):
-        train_model([tiny_data], tmp_path / "z", teacher=teacher, splices=4, head_epochs=2,
-                    **common)
+    for flag in ({"head_epochs": 2}, {"balance_sources": True}, {"folds": 3}):
+        with pytest.raises(TrainingError, match="no folds, head_epochs or balance_sources"):
+            train_model([tiny_data], tmp_path / "z", teacher=teacher, splices=4, **flag,
+                        **common)
     # texts of two sentences each, so that they can be spliced
     pairs = [{"text": f"{a}. {b}.", "label": label} for group, label in ((HUMAN, "human"),
              (LLM, "llm")) for a, b in zip(group[::2], group[1::2], strict=True)]
