@@ -239,48 +239,54 @@ def splice_texts(train: Sequence[Example], n: int, seed: int) -> list[str]:
     return out
 
 
-def _teacher_logits(teacher: Path, texts: Sequence[str], *, progress: bool) -> tuple[float, ...]:
-    """The teacher model's calibrated logit of each text, scored through the runtime."""
+def _load_teacher(teacher: Path) -> Any:
+    """The teacher's :class:`~service.detector.Detector` (a panel for a panel directory)."""
     from ..detector import Detector
     from ..errors import CrowdguardError
 
+    if not (teacher / METADATA_FILE).is_file():
+        raise TrainingError(f"the teacher {teacher} is not a model directory (no "
+                            f"{METADATA_FILE}); give one written by `crowdguard train` or "
+                            "`crowdguard panel`")
     try:
-        detector = Detector.load(teacher, threads=cpu_count())
+        return Detector.load(teacher, threads=cpu_count())
     except CrowdguardError as exc:
         raise TrainingError(f"cannot load the teacher {teacher}: {exc}") from exc
+
+
+def _teacher_logits(detector: Any, texts: Sequence[str], *, progress: bool) -> tuple[float, ...]:
+    """The teacher's calibrated logit of each text, scored through the runtime."""
     from tqdm import tqdm
+
+    from ..detector.model_dir import logit
 
     out: list[float] = []
     step = 256
     t0 = time.monotonic()
     for start in tqdm(range(0, len(texts), step), desc="teacher", unit="batch",
                       disable=not progress, leave=False):
-        for p in detector.probabilities(texts[start:start + step]):
-            p = min(max(float(p), 1e-6), 1 - 1e-6)
-            out.append(float(np.log(p / (1 - p))))
-    z = np.array(out)
-    log.info("teacher %s scored %d training texts in %.1f s: logit quartiles %s", teacher,
-             len(texts), time.monotonic() - t0, np.round(np.percentile(z, [25, 50, 75]), 2).tolist()
-             if len(z) else [])
+        out.extend(logit(p) for p in detector.probabilities(texts[start:start + step]))
+    log.info("teacher %s scored %d training texts in %.1f s: logit quartiles %s",
+             detector.info.path, len(texts), time.monotonic() - t0,
+             np.round(np.percentile(out, [25, 50, 75]), 2).tolist() if out else [])
     return tuple(out)
 
 
-def _warn_unless_same_split(teacher: Path, training: dict[str, Any]) -> None:
-    """Warn when a teacher may have trained on texts the new model validates on.
+def _warn_unless_same_split(info: Any, training: dict[str, Any]) -> None:
+    """Warn when a teacher (its :class:`ModelInfo`) may have trained on texts the new
+    model validates on.
 
     That holds unless every single model of the teacher was trained on the same
     files (by hash) with the same seed, ``val_fraction`` and group field, and so
     held out the same texts: otherwise the new model's calibration, thresholds
     and validation figures rest on texts its teacher has seen.
     """
-    from ..detector.model_dir import load_model_info
-
     def split(tr: dict[str, Any]) -> tuple[Any, ...]:
         return (sorted(d.get("sha256", "") for d in tr.get("data", [])), tr.get("seed"),
                 tr.get("val_fraction"), tr.get("group_field"), tr.get("folds"))
 
     mine = split(training)
-    for single in load_model_info(teacher).singles:
+    for single in info.singles:
         if split(single.raw.get("training", {})) != mine:
             log.warning("teacher %s was not trained on the same files, seed and val_fraction "
                         "as this model; it may have seen texts this model validates on, which "
@@ -574,10 +580,7 @@ def train_model(data: list[Path], out: Path, *, base: str = DEFAULT_BASE, epochs
                             f"or balance_sources (got {splices}, teacher {teacher}, folds "
                             f"{folds}, head_epochs {head_epochs}, balance_sources "
                             f"{balance_sources})")
-    if teacher is not None and not (teacher / METADATA_FILE).is_file():
-        raise TrainingError(f"the teacher {teacher} is not a model directory (no "
-                            f"{METADATA_FILE}); give one written by `crowdguard train` or "
-                            "`crowdguard panel`")
+    teacher_model = None if teacher is None else _load_teacher(teacher)  # fail fast
     if version is None:
         version = "dev-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%MZ")
     started = time.monotonic()
@@ -622,17 +625,18 @@ def train_model(data: list[Path], out: Path, *, base: str = DEFAULT_BASE, epochs
     if head_epochs:
         training["head_epochs"] = head_epochs
     distill, tuned = None, list(train)
-    if teacher is not None:
+    if teacher_model is not None:
         tuned += [Example(text=t, label=0, source="splice", line=i + 1)  # label unused: share 1
                   for i, t in enumerate(splice_texts(train, splices, seed) if splices else [])]
-        distill = _Distill(_teacher_logits(teacher, [e.text for e in tuned], progress=progress),
+        distill = _Distill(_teacher_logits(teacher_model, [e.text for e in tuned],
+                                           progress=progress),
                            (distill_weight,) * len(train) + (1.0,) * (len(tuned) - len(train)),
                            distill_temperature)
-        teacher_meta = orjson.loads((teacher / METADATA_FILE).read_bytes())
-        training["teacher"] = {"name": teacher_meta.get("name"),
-                               "version": teacher_meta.get("version"),
+        info = teacher_model.info
+        teacher_model = None  # its sessions are not needed while fine-tuning
+        training["teacher"] = {"name": info.name, "version": info.version,
                                "weight": distill_weight, "temperature": distill_temperature}
-        _warn_unless_same_split(teacher, training)
+        _warn_unless_same_split(info, training)
         if splices:
             training["teacher"]["splices"] = splices
     if balance_sources:
