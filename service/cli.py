@@ -137,7 +137,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         head_epochs=args.head_epochs, folds=args.folds,
         teacher=None if args.teacher is None else Path(args.teacher),
         distill_weight=args.distill_weight, distill_temperature=args.distill_temperature,
-        splices=args.splices)
+        splices=args.splices, int8_weight_bits=args.int8_weight_bits)
     print(f"model written to {args.out}: validation {_evaluation_line(meta['validation'])}",
           file=sys.stderr)
     return 0
@@ -146,7 +146,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_refinish(args: argparse.Namespace) -> int:
     setup_logging("INFO", "console")
     meta = _training().refinish_model(Path(args.model), [Path(p) for p in args.data],
-                                      version=args.version)
+                                      version=args.version,
+                                      int8_weight_bits=args.int8_weight_bits)
     fam = meta.get("familiarity", {})
     print(f"model {args.model} re-finished: validation {_evaluation_line(meta['validation'])}, "
           f"familiarity threshold {fam.get('threshold')}", file=sys.stderr)
@@ -222,6 +223,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 # -- parser --------------------------------------------------------------------------
+INT8_BITS_HELP = ("width of the int8 file's MatMul weights: 7 runs correctly on every x86 CPU; "
+                  "8 follows fp32 more closely but needs a CPU with VNNI (AVX512-VNNI or "
+                  "AVX-VNNI) or ARM, and such a model refuses to load on other x86 CPUs")
+
+
 def build_parser() -> argparse.ArgumentParser:
     settings_flags = _settings_flags()
     parser = argparse.ArgumentParser(
@@ -282,6 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--splices", type=int, default=0,
                    help="with --teacher: add this many unlabelled texts, each half of one "
                         "training text and half of another, learned from the teacher alone")
+    p.add_argument("--int8-weight-bits", type=int, choices=(7, 8), default=7,
+                   help=INT8_BITS_HELP + " (default 7)")
     p.add_argument("--version", default=None,
                    help="version written into the metadata, as flags and metrics report it "
                         "(default: dev-<UTC time>, so an unnamed model is never taken for a "
@@ -296,6 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", help="new version for the metadata, as flags and metrics report "
                                      "it (default: keep the old one); give one when the served "
                                      "file changes")
+    p.add_argument("--int8-weight-bits", type=int, choices=(7, 8), default=None,
+                   help=INT8_BITS_HELP + " (default: the width the model has)")
     p.set_defaults(func=cmd_refinish)
 
     p = sub.add_parser("panel", help="join trained models into one panel directory whose "

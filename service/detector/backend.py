@@ -8,6 +8,7 @@ model inputs.
 from __future__ import annotations
 
 import logging
+import platform
 from pathlib import Path
 from typing import Literal
 
@@ -16,7 +17,7 @@ import numpy as np
 from ..errors import BackendError
 from .familiarity import FEATURES_OUTPUT
 
-__all__ = ["Session", "create_session", "available_providers"]
+__all__ = ["Session", "create_session", "available_providers", "int8_saturates"]
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,34 @@ def available_providers() -> list[str]:
     import onnxruntime as ort
 
     return list(ort.get_available_providers())
+
+
+#: CPU flags (Linux ``/proc/cpuinfo``) of x86 int8 dot-product instructions that do not saturate
+VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
+
+
+def int8_saturates(cpuinfo: str | None = None, machine: str | None = None) -> bool | None:
+    """Whether onnxruntime's int8 CPU kernels may saturate with 8-bit weights here.
+
+    On x86 without VNNI they add pairs of uint8 x int8 products in saturating
+    16-bit arithmetic (``vpmaddubsw``), which 8-bit weights can overflow; 7-bit
+    weights cannot. True on such a CPU, False with VNNI or off x86, None when
+    the CPU's flags cannot be read (``cpuinfo`` is ``/proc/cpuinfo``'s text;
+    ``machine`` is :func:`platform.machine`).
+    """
+    machine = (machine or platform.machine()).lower()
+    if machine not in ("x86_64", "amd64", "i386", "i686", "x86"):
+        return False
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() == "flags":
+            return not VNNI_FLAGS & set(value.split())
+    return None
 
 
 class Session:

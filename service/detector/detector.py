@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import BackendError, ModelError
 from ..text import normalize
-from .backend import Device, Session, create_session
+from .backend import Device, Session, create_session, int8_saturates
 from .familiarity import FEATURES_OUTPUT, TrainingFeatures
 from .model_dir import ModelInfo, load_model_info
 
@@ -116,6 +116,8 @@ class Detector:
                       "its fp32 file" if role == "fp32" else "")
             raise ModelError(f"{info.path}: no {precision} model file (files.{role}) in "
                              f"metadata{advice}")
+        if role == "cpu" and "quantization" in info.raw:
+            _check_int8_weights(info, int8_saturates())
         tokenizer = _load_tokenizer(info)
         session = create_session(info.file(role), device=device, threads=threads)
         # raw margins (training's own scoring) use no calibration: nothing to warn about
@@ -202,6 +204,26 @@ class Detector:
             return _sigmoid(margin)
         cal = self.info.calibration
         return _sigmoid(cal.a * margin + cal.b)
+
+
+def _check_int8_weights(info: ModelInfo, saturates: bool | None) -> None:
+    """Refuse an int8 file with 8-bit weights where the CPU's int8 kernels saturate.
+
+    ``saturates`` is :func:`~service.detector.backend.int8_saturates` of this CPU.
+    """
+    if (info.raw.get("quantization") or {}).get("reduce_range") is not False:
+        return  # 7-bit weights: correct on every CPU
+    if saturates is None:
+        log.warning("%s: its int8 file has 8-bit weights, which need a CPU with VNNI, and "
+                    "this CPU's flags cannot be read; if its scores look wrong, serve "
+                    "--precision fp32", info.path)
+    elif saturates:
+        raise ModelError(
+            f"{info.path}: its int8 file has 8-bit weights (trained with --int8-weight-bits 8), "
+            "which need a CPU with VNNI; on this x86 CPU without it onnxruntime's int8 kernels "
+            "add products in saturating 16-bit arithmetic and can change the scores. Serve "
+            "--precision fp32 if the directory has its fp32 file, or re-quantize in 7 bits: "
+            "crowdguard refinish --model DIR --data FILE ... --int8-weight-bits 7")
 
 
 def _share_text(share: float | None) -> str:

@@ -49,6 +49,9 @@ LABEL_NAMES = ["human", "llm"]
 TARGET_FNR = 0.05
 #: Where :func:`refinish_model` keeps the metadata it started from.
 REFINISH_BACKUP = "crowdguard-model.before-refinish.json"
+#: Widths of the int8 files' MatMul weights (:func:`~.export.quantize_int8`): 7 runs
+#: on every x86 CPU, 8 follows fp32 more closely but needs VNNI (or ARM).
+INT8_WEIGHT_BITS = (7, 8)
 
 
 def _seed_everything(seed: int) -> None:
@@ -416,6 +419,11 @@ def _check_args(epochs: int, batch_size: int, lr: float, max_length: int,
         raise TrainingError("; ".join(problems))
 
 
+def _check_weight_bits(bits: int) -> None:
+    if bits not in INT8_WEIGHT_BITS:
+        raise TrainingError(f"int8_weight_bits must be 7 or 8 (got {bits})")
+
+
 @dataclass(frozen=True)
 class _Recipe:
     """How each model of one ``train`` run is fine-tuned (fold models and the served one alike)."""
@@ -475,20 +483,14 @@ def _fine_tune_and_export(recipe: _Recipe, train: Sequence[Example], out: Path,
 
 
 def _train_fold_panel(recipe: _Recipe, examples: Sequence[Example], folds: int, out: Path,
-                      meta: dict[str, Any], target_fpr: float,
+                      meta: dict[str, Any], target_fpr: float, weight_bits: int,
                       distill: _Distill | None = None) -> dict[str, Any]:
     """Cross-fitting: ``folds`` models, each trained without one fold, served as one panel.
 
-    Each fold model scores the texts it held out, through the runtime as it will
-    be served (int8 and fp32). Platt calibration, thresholds and the familiarity
-    threshold are fitted once on those pooled out-of-fold scores, so on every
-    training text, and every member gets them. The members are joined into a
-    panel at ``out`` (:func:`~service.training.panel.build_panel`): its ``p_llm``
-    is the sigmoid of the mean of the members' calibrated logits, and its verdict
-    is ``llm`` only when every member's is. Returns the panel's metadata.
+    The fold models are fine-tuned and exported into a scratch directory, then
+    finished together (:func:`_finish_fold_panel`) and joined into a panel at
+    ``out``. Returns the panel's metadata.
     """
-    from .panel import build_panel
-
     if out.exists():
         raise TrainingError(f"{out} exists; give a new directory for the cross-fitted panel")
     fold_of = split_folds(examples, folds, recipe.seed)
@@ -497,47 +499,68 @@ def _train_fold_panel(recipe: _Recipe, examples: Sequence[Example], folds: int, 
         if len({e.label for i, e in enumerate(examples) if fold_of[i] != k}) < 2:
             raise InputError(f"without fold {k + 1} only one label is left to train on; "
                              "lower --folds or add data", reason="one_class")
-    z_int8, z_fp32, dist = np.zeros(n), np.zeros(n), np.zeros(n)
     seconds = 0.0
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{out.name}-folds-", dir=out.parent) as scratch:
-        members: list[tuple[Path, list[int], list[Example], int | None, dict[str, Any]]] = []
+        members: list[tuple[Path, dict[str, Any]]] = []
         for k in range(folds):
-            held = [i for i in range(n) if fold_of[i] == k]
             keep = [i for i in range(n) if fold_of[i] != k]
-            rest = [examples[i] for i in keep]
             log.info("fold %d/%d: training on %d texts, holding out %d", k + 1, folds,
-                     len(rest), len(held))
+                     len(keep), n - len(keep))
             member = Path(scratch) / f"fold-{k + 1}"
-            t = _fine_tune_and_export(recipe, rest, member,
+            t = _fine_tune_and_export(recipe, [examples[i] for i in keep], member,
                                       None if distill is None else distill.subset(keep))
             seconds += t
-            training = {**meta["training"], "fold": k + 1, "train_records": len(rest),
+            training = {**meta["training"], "fold": k + 1, "train_records": len(keep),
                         "seconds": round(t, 1)}
-            layer, member_meta = _runtime_files(
-                member, {**meta, "version": f"{meta['version']}-fold{k + 1}",
-                         "training": training}, target_fpr)
-            z_int8[held], z_fp32[held] = held_out_margins(
-                member, [examples[i].text for i in held])
-            members.append((member, held, rest, layer, member_meta))
-        result = calibrate_margins([e.label for e in examples], z_int8, z_fp32,
-                                   target_fpr=target_fpr, target_fnr=TARGET_FNR)
-        refs = []
-        for member, held, rest, _, member_meta in members:
-            # features from the CPU file the calibration chose, as the service computes them
-            _apply_calibration(member, member_meta, result, target_fpr)
-            ref, dist[held] = held_out_distances(member, [e.text for e in rest],
-                                                 [examples[i].text for i in held])
-            refs.append(ref)
-        for (member, _, _, layer, member_meta), ref in zip(members, refs, strict=True):
-            _write_final(member, member_meta,
-                         record_familiarity(member, ref, dist, layer=layer))
+            members.append((member, {**meta, "version": f"{meta['version']}-fold{k + 1}",
+                                     "training": training}))
         cross_fit = {"folds": folds, "seed": recipe.seed, "texts": n,
                      "group_field": meta["training"].get("group_field"),
                      "seconds": round(seconds, 1)}
-        return build_panel([(m[0].name, m[0]) for m in members], out, name=meta["name"],
-                           version=meta["version"], cross_fit=cross_fit,
-                           validation=result.validation)
+        return _finish_fold_panel(members, examples, fold_of, out, name=meta["name"],
+                                  version=meta["version"], cross_fit=cross_fit,
+                                  target_fpr=target_fpr, weight_bits=weight_bits)
+
+
+def _finish_fold_panel(members: Sequence[tuple[Path, dict[str, Any]]],
+                       examples: Sequence[Example], fold_of: Sequence[int], out: Path, *,
+                       name: str, version: str, cross_fit: dict[str, Any], target_fpr: float,
+                       weight_bits: int) -> dict[str, Any]:
+    """From exported fold models (member ``k`` held out the texts of fold ``k - 1``) to a panel.
+
+    Each fold model is quantized and scores the texts it held out, through the
+    runtime as it will be served (int8 and fp32). Platt calibration, thresholds
+    and the familiarity threshold are fitted once on those pooled out-of-fold
+    scores, so on every training text, and every member gets them. The members
+    are joined into a panel at ``out`` (:func:`~service.training.panel.build_panel`):
+    its ``p_llm`` is the sigmoid of the mean of the members' calibrated logits,
+    and its verdict is ``llm`` only when every member's is. Returns its metadata.
+    """
+    from .panel import build_panel
+
+    n = len(examples)
+    z_int8, z_fp32, dist = np.zeros(n), np.zeros(n), np.zeros(n)
+    parts = []
+    for k, (member, member_meta) in enumerate(members):
+        held = [i for i in range(n) if fold_of[i] == k]
+        layer, member_meta = _runtime_files(member, member_meta, target_fpr, weight_bits)
+        z_int8[held], z_fp32[held] = held_out_margins(member, [examples[i].text for i in held])
+        parts.append((member, k, held, layer, member_meta))
+    result = calibrate_margins([e.label for e in examples], z_int8, z_fp32,
+                               target_fpr=target_fpr, target_fnr=TARGET_FNR)
+    refs = []
+    for member, k, held, _, member_meta in parts:
+        # features from the CPU file the calibration chose, as the service computes them
+        _apply_calibration(member, member_meta, result, target_fpr)
+        ref, dist[held] = held_out_distances(
+            member, [e.text for i, e in enumerate(examples) if fold_of[i] != k],
+            [examples[i].text for i in held])
+        refs.append(ref)
+    for (member, _, _, layer, member_meta), ref in zip(parts, refs, strict=True):
+        _write_final(member, member_meta, record_familiarity(member, ref, dist, layer=layer))
+    return build_panel([(m.name, m) for m, _ in members], out, name=name, version=version,
+                       cross_fit=cross_fit, validation=result.validation)
 
 
 def train_model(data: list[Path], out: Path, *, base: str = DEFAULT_BASE, epochs: int = 4,
@@ -547,7 +570,8 @@ def train_model(data: list[Path], out: Path, *, base: str = DEFAULT_BASE, epochs
                 group_field: str | None = None, balance_sources: bool = False,
                 head_epochs: int = 0, folds: int = 0, teacher: Path | None = None,
                 distill_weight: float = 0.5, distill_temperature: float = 2.0,
-                splices: int = 0, progress: bool = True) -> dict[str, Any]:
+                splices: int = 0, int8_weight_bits: int = 7,
+                progress: bool = True) -> dict[str, Any]:
     """Train, export, quantize and calibrate a detector into ``out``; return its metadata.
 
     ``out`` receives ``model.int8.onnx``, ``model.onnx``, ``tokenizer.json``,
@@ -570,11 +594,13 @@ def train_model(data: list[Path], out: Path, *, base: str = DEFAULT_BASE, epochs
     models, each trained without one fold (whole groups with ``group_field``),
     calibrated together on the texts each held out (:func:`_train_fold_panel`;
     cross-fitting, ``folds`` trainings and ``folds`` times the inference cost).
-    Raises :class:`InputError` for bad training data and :class:`TrainingError`
+    ``int8_weight_bits`` (7 or 8) is the width of the int8 file's MatMul weights
+    (:data:`INT8_WEIGHT_BITS`). Raises :class:`InputError` for bad training data and :class:`TrainingError`
     for everything else that goes wrong.
     """
     _check_args(epochs, batch_size, lr, max_length, val_fraction, target_fpr, head_epochs, folds,
                 distill_weight, distill_temperature)
+    _check_weight_bits(int8_weight_bits)
     if splices < 0 or (splices and (teacher is None or folds or head_epochs or balance_sources)):
         raise TrainingError(f"splices must be >= 0 and need a teacher, and no folds, head_epochs "
                             f"or balance_sources (got {splices}, teacher {teacher}, folds "
@@ -653,26 +679,29 @@ def train_model(data: list[Path], out: Path, *, base: str = DEFAULT_BASE, epochs
         "training": training,
     }
     if folds:
-        meta = _train_fold_panel(recipe, train, folds, out, meta, target_fpr, distill)
+        meta = _train_fold_panel(recipe, train, folds, out, meta, target_fpr, int8_weight_bits,
+                                 distill)
     else:
         training["seconds"] = round(_fine_tune_and_export(recipe, tuned, out, distill), 1)
-        meta = finish_model(out, meta, train, val, target_fpr=target_fpr)
+        meta = finish_model(out, meta, train, val, target_fpr=target_fpr,
+                            int8_weight_bits=int8_weight_bits)
     log.info("model written to %s in %.1f s (validation accuracy %s, AUROC %s)", out,
              time.monotonic() - started, meta["validation"]["accuracy"],
              meta["validation"]["auroc"])
     return meta
 
 
-def _runtime_files(out: Path, meta: dict[str, Any], target_fpr: float) -> tuple[int | None,
-                                                                                  dict[str, Any]]:
+def _runtime_files(out: Path, meta: dict[str, Any], target_fpr: float,
+                   weight_bits: int) -> tuple[int | None, dict[str, Any]]:
     """From ``out/model.onnx`` (as exported) to a directory the runtime loads, uncalibrated.
 
-    Adds the ``features`` output, quantizes to int8 and writes provisional
-    metadata (identity calibration). Returns the features' layer and that metadata.
+    Adds the ``features`` output, quantizes to int8 (MatMul weights in
+    ``weight_bits``) and writes provisional metadata (identity calibration).
+    Returns the features' layer and that metadata.
     """
     layer, _ = expose_features(out / FP32_FILE)
     # see quantize_int8
-    quantization = {"per_channel": True, "reduce_range": True, "embedding_bits": 4,
+    quantization = {"per_channel": True, "reduce_range": weight_bits == 7, "embedding_bits": 4,
                     "embedding_block": EMBEDDING_BLOCK, "embedding_min_rows": MIN_4BIT_ROWS}
     quantize_int8(out / FP32_FILE, out / INT8_FILE, **quantization)
     meta = {k: v for k, v in meta.items()
@@ -690,16 +719,19 @@ def _runtime_files(out: Path, meta: dict[str, Any], target_fpr: float) -> tuple[
 
 
 def finish_model(out: Path, meta: dict[str, Any], train: Sequence[Example],
-                 val: Sequence[Example], *, target_fpr: float) -> dict[str, Any]:
+                 val: Sequence[Example], *, target_fpr: float,
+                 int8_weight_bits: int = 7) -> dict[str, Any]:
     """From ``out/model.onnx`` (fp32, as exported) to a complete model directory.
 
-    Adds the ``features`` output, quantizes to int8, calibrates and chooses
+    Adds the ``features`` output, quantizes to int8 (MatMul weights in
+    ``int8_weight_bits``), calibrates and chooses
     thresholds on ``val``, fits the familiarity check on ``train`` (threshold
     from ``val``), and writes the metadata and the model card. ``meta`` holds
     what training knows (name, version, base, max_length, labels, training);
     ``out`` must hold ``model.onnx`` and ``tokenizer.json``. Returns the metadata.
     """
-    layer, meta = _runtime_files(out, meta, target_fpr)  # lets the runtime loader open it
+    layer, meta = _runtime_files(out, meta, target_fpr,  # lets the runtime loader open it
+                                 int8_weight_bits)
     try:
         result = calibrate(out, [e.text for e in val], [e.label for e in val],
                            target_fpr=target_fpr, target_fnr=TARGET_FNR)
@@ -736,46 +768,130 @@ def _write_final(out: Path, meta: dict[str, Any], familiarity: dict[str, Any]) -
     return meta
 
 
-def refinish_model(out: Path, data: list[Path], *, version: str | None = None) -> dict[str, Any]:
-    """Re-run :func:`finish_model` on a trained directory, with its own data split.
+def refinish_model(out: Path, data: list[Path], *, version: str | None = None,
+                   int8_weight_bits: int | None = None) -> dict[str, Any]:
+    """Redo a trained directory's steps after export, on its own data split; return its metadata.
 
     ``data`` must be the training files, unchanged: their hashes are checked
     against the metadata, and the seed, ``val_fraction`` and ``group_field``
-    recorded there rebuild the same training and validation texts. Held-out
+    recorded there rebuild the same training and validation texts (for a
+    cross-fitted panel, the same folds: :func:`_refinish_fold_panel`). Held-out
     ``evaluations`` recorded in the metadata are dropped (they measured the
     model as it was); the metadata as it was is kept in
     ``crowdguard-model.before-refinish.json``. For directories made before a step existed (the
     ``features`` output, 7-bit int8, 4-bit embedding tables): no fine-tuning is repeated.
     ``version`` replaces the recorded version (the served files change).
+    ``int8_weight_bits`` re-quantizes the int8 file's weights in 7 or 8 bits;
+    by default in the width the directory has.
     """
     meta_path = out / METADATA_FILE
     try:
         meta = orjson.loads(meta_path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise TrainingError(f"{meta_path}: not a model directory made by `crowdguard train` "
+                            f"({exc})") from exc
+    if isinstance(meta, dict) and meta.get("cross_fit"):
+        return _refinish_fold_panel(out, meta, data, version, int8_weight_bits)
+    try:
         tr = meta["training"]
         if tr.get("folds"):
-            raise TrainingError(f"{out} was cross-fitted (--folds {tr['folds']}): its calibration "
-                                "came from fold models that were not kept; train it again "
-                                "instead of re-finishing")
+            raise TrainingError(f"{out} is one member of a cross-fitted panel (--folds "
+                                f"{tr['folds']}); re-finish the panel directory it belongs to")
         recorded = [(d["file"], d["sha256"]) for d in tr["data"]]
         seed, val_fraction = int(tr["seed"]), float(tr["val_fraction"])
         target_fpr = float(meta["thresholds"]["target_fpr"])
-    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError) as exc:
         raise TrainingError(f"{meta_path}: not a model directory made by `crowdguard train` "
                             f"({exc})") from exc
+    bits = _recorded_weight_bits(meta) if int8_weight_bits is None else int8_weight_bits
+    _check_weight_bits(bits)
     if not (out / FP32_FILE).is_file():
         raise TrainingError(f"{out} has no {FP32_FILE}; re-finishing needs the fp32 export")
-    dataset = load_dataset(data, group_field=tr.get("group_field"))
-    given = [(f.file, f.sha256) for f in dataset.files]
-    if given != recorded:
-        raise InputError(f"the data files differ from those {out} was trained on: "
-                         f"expected {[n for n, _ in recorded]} with the hashes in {meta_path}",
-                         reason="data_mismatch")
+    dataset = _recorded_dataset(out, recorded, data, tr.get("group_field"))
     train, val = split_validation(dataset.examples, val_fraction, seed)
     # finish_model removes the metadata if a step fails (a half-made directory must not
     # load); keep the original so the directory can be re-finished again
     meta_path.with_name(REFINISH_BACKUP).write_bytes(meta_path.read_bytes())
-    meta.pop("evaluations", None)
+    return finish_model(out, _refinished(meta, version), train, val, target_fpr=target_fpr,
+                        int8_weight_bits=bits)
+
+
+def _recorded_weight_bits(meta: dict[str, Any]) -> int:
+    """The width of a directory's int8 weights (7 when it serves fp32 or predates the choice)."""
+    return 8 if (meta.get("quantization") or {}).get("reduce_range") is False else 7
+
+
+def _recorded_dataset(out: Path, recorded: list[tuple[str, str]], data: list[Path],
+                      group_field: str | None) -> Any:
+    dataset = load_dataset(data, group_field=group_field)
+    if [(f.file, f.sha256) for f in dataset.files] != recorded:
+        raise InputError(f"the data files differ from those {out} was trained on: "
+                         f"expected {[n for n, _ in recorded]} with the hashes in its metadata",
+                         reason="data_mismatch")
+    return dataset
+
+
+def _refinished(meta: dict[str, Any], version: str | None) -> dict[str, Any]:
+    """``meta`` without its held-out evaluations, stamped, with ``version`` if given."""
+    meta = {k: v for k, v in meta.items() if k != "evaluations"}
     meta["refinished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     if version is not None:
         meta["version"] = version
-    return finish_model(out, meta, train, val, target_fpr=target_fpr)
+    return meta
+
+
+def _refinish_fold_panel(out: Path, meta: dict[str, Any], data: list[Path],
+                         version: str | None, int8_weight_bits: int | None) -> dict[str, Any]:
+    """:func:`refinish_model` of a panel made by ``train --folds``.
+
+    The folds are rebuilt from the recorded seed and group field, each member
+    is quantized again and scores the fold it held out, and the calibration,
+    thresholds and familiarity are fitted again on the pooled out-of-fold scores
+    (:func:`_finish_fold_panel`). The work happens on a copy beside ``out``,
+    which replaces ``out`` only when every step has succeeded.
+    """
+    import shutil
+
+    try:
+        cf = meta["cross_fit"]
+        folds, seed, group_field = int(cf["folds"]), int(cf["seed"]), cf.get("group_field")
+        members = [(m, orjson.loads((out / m / METADATA_FILE).read_bytes()))
+                   for m in meta["members"]]
+        tr = members[0][1]["training"]
+        recorded = [(d["file"], d["sha256"]) for d in tr["data"]]
+        target_fpr = float(members[0][1]["thresholds"]["target_fpr"])
+    except (OSError, orjson.JSONDecodeError, KeyError, IndexError, TypeError, ValueError) as exc:
+        raise TrainingError(f"{out}: not a cross-fitted panel made by `crowdguard train "
+                            f"--folds` ({exc})") from exc
+    if [m for m, _ in members] != [f"fold-{k + 1}" for k in range(folds)]:
+        raise TrainingError(f"{out}: expected members fold-1 .. fold-{folds}, found "
+                            f"{[m for m, _ in members]}")
+    bits = (_recorded_weight_bits(members[0][1]) if int8_weight_bits is None
+            else int8_weight_bits)
+    _check_weight_bits(bits)
+    missing = [m for m, _ in members if not (out / m / FP32_FILE).is_file()]
+    if missing:
+        raise TrainingError(f"{out}: {', '.join(missing)} has no {FP32_FILE}; re-finishing "
+                            "needs the fp32 exports")
+    dataset = _recorded_dataset(out, recorded, data, group_field)
+    examples = list(dataset.examples)
+    if len(examples) != int(cf["texts"]):
+        raise InputError(f"the data gives {len(examples)} texts, {out} was cross-fitted on "
+                         f"{cf['texts']}", reason="data_mismatch")
+    version = meta["version"] if version is None else version
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}-refinish-", dir=out.parent) as scratch:
+        staged = []
+        for k, (m, member_meta) in enumerate(members):
+            dst = Path(scratch) / m
+            shutil.copytree(out / m, dst)
+            staged.append((dst, _refinished(member_meta, f"{version}-fold{k + 1}")))
+        new = Path(scratch) / "panel"
+        result = _finish_fold_panel(staged, examples, split_folds(examples, folds, seed), new,
+                                    name=meta["name"], version=version, cross_fit=cf,
+                                    target_fpr=target_fpr, weight_bits=bits)
+        (new / REFINISH_BACKUP).write_bytes((out / METADATA_FILE).read_bytes())
+        old = Path(scratch) / "before"
+        out.rename(old)
+        new.rename(out)
+    log.info("re-finished the cross-fitted panel %s (int8 weights in %d bits)", out, bits)
+    return result

@@ -171,7 +171,7 @@ def test_train_export_calibrate_and_load(tiny_data: Path, tmp_path: Path,
 @pytest.mark.timeout(300)
 def test_refinish_redoes_the_steps_after_export_on_the_same_split(
         tiny_data: Path, tmp_path: Path) -> None:
-    from service.errors import InputError
+    from service.errors import InputError, TrainingError
     from service.training import refinish_model, train_model
 
     out = tmp_path / "model"
@@ -201,6 +201,11 @@ def test_refinish_redoes_the_steps_after_export_on_the_same_split(
     assert before["evaluations"] == [{"set": "old", "metrics": {}}]
     assert again["version"] == first["version"]  # kept unless a new one is given
     assert refinish_model(out, files, version="9.9.9")["version"] == "9.9.9"
+    # 8-bit int8 weights on request; a later refinish keeps the width the model has
+    assert refinish_model(out, files, int8_weight_bits=8)["quantization"]["reduce_range"] is False
+    assert refinish_model(out, files)["quantization"]["reduce_range"] is False
+    with pytest.raises(TrainingError, match="int8_weight_bits must be 7 or 8"):
+        refinish_model(out, files, int8_weight_bits=4)
     other = tmp_path / "other.jsonl"
     other.write_bytes(tiny_data.read_bytes().replace(b"i think", b"we think"))
     with pytest.raises(InputError, match="differ from those"):
@@ -248,6 +253,40 @@ def test_cross_fitting_serves_the_fold_models_as_a_panel_calibrated_out_of_fold(
             for m in meta["members"]]
     logits = np.mean([np.log(q / (1 - q)) for q in each], axis=0)
     np.testing.assert_allclose(p, 1 / (1 + np.exp(-logits)), rtol=1e-6)
+    # refinish rebuilds the folds from the recorded seed: in the same 7 bits, the same
+    # calibration; in 8 bits, every member re-quantized and the old metadata kept
+    from service.training import refinish_model
+
+    same = refinish_model(out, [tiny_data])
+    assert same["validation"] == meta["validation"] and same["version"] == "cf"
+    again = [orjson.loads((out / m / "crowdguard-model.json").read_bytes())
+             for m in meta["members"]]
+    for before, after in zip(metas, again, strict=True):
+        for key in ("calibration", "thresholds", "files", "quantization", "training"):
+            assert after.get(key) == before.get(key), key
+        assert "refinished_at" in after
+    wide = refinish_model(out, [tiny_data], version="cf8", int8_weight_bits=8)
+    assert wide["version"] == "cf8" and wide["cross_fit"] == meta["cross_fit"]
+    for k in (1, 2, 3):
+        m = orjson.loads((out / f"fold-{k}" / "crowdguard-model.json").read_bytes())
+        assert m["version"] == f"cf8-fold{k}"
+        # int8 in 8 bits, unless it broke these tiny models and fp32 is served
+        if m["files"]["cpu"] == "model.int8.onnx":
+            assert m["quantization"]["reduce_range"] is False
+            assert "8-bit weights, which need a CPU with VNNI" in \
+                (out / f"fold-{k}" / "MODEL_CARD.md").read_text(encoding="utf-8")
+        else:
+            assert "quantization" not in m
+    kept = orjson.loads((out / "crowdguard-model.before-refinish.json").read_bytes())
+    assert kept["version"] == "cf"
+    assert [p.name for p in tmp_path.iterdir() if p.name != "tiny.jsonl"] == ["model"]
+    with pytest.raises(TrainingError, match="member of a cross-fitted panel"):
+        refinish_model(out / "fold-1", [tiny_data])
+    other = tmp_path / "other.jsonl"
+    other.write_bytes(tiny_data.read_bytes().replace(b"i think", b"we think"))
+    with pytest.raises(InputError, match="differ from those"):
+        refinish_model(out, [other])
+    other.unlink()
     # no validation texts are left to measure a panel of its members on: said so
     with pytest.raises(InputError, match="cross-fitted"):
         build_panel([("a", out / "fold-1"), ("b", out / "fold-2")], tmp_path / "panel",

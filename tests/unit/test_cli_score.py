@@ -183,6 +183,52 @@ def test_a_model_with_an_operator_this_onnxruntime_lacks_says_what_to_upgrade(tm
         create_session(tmp_path / "new.onnx", device="cpu", threads=1)
 
 
+@pytest.mark.parametrize("flags, machine, expected", [
+    ("fpu sse2 avx2 avx512f avx512bw", "x86_64", True),  # Skylake-SP: no VNNI
+    ("fpu sse2 avx2 avx512f avx512_vnni", "x86_64", False),
+    ("fpu sse2 avx2 avx_vnni", "x86_64", False),  # Alder Lake and later
+    (None, "x86_64", None),  # no flags line to read
+    ("fp asimd asimddp", "aarch64", False),  # ARM: no saturating int8 path
+])
+def test_which_cpus_saturate_int8_with_8_bit_weights(flags, machine, expected):
+    from service.detector.backend import int8_saturates
+
+    cpuinfo = "processor\t: 0\nmodel name\t: some CPU\n" + (
+        f"flags\t\t: {flags}\n" if flags else "")
+    assert int8_saturates(cpuinfo, machine) is expected
+
+
+def test_8_bit_int8_weights_are_refused_where_they_would_saturate(tmp_path, caplog):
+    import shutil
+
+    from service.detector import Detector, load_model_info
+    from service.detector.backend import int8_saturates
+    from service.detector.detector import _check_int8_weights
+    from service.errors import ModelError
+
+    single = load_model_info(DEFAULT_MODEL_DIR).singles[0].path
+    d = tmp_path / "model"
+    shutil.copytree(single, d, ignore=shutil.ignore_patterns("*.onnx"))
+    for f in single.glob("*.onnx"):
+        (d / f.name).symlink_to(f)
+    meta = json.loads((d / "crowdguard-model.json").read_text())
+    meta["quantization"]["reduce_range"] = False
+    (d / "crowdguard-model.json").write_text(json.dumps(meta))
+    info = load_model_info(d)
+    with pytest.raises(ModelError, match=r"8-bit weights .* --int8-weight-bits 7"):
+        _check_int8_weights(info, saturates=True)
+    _check_int8_weights(info, saturates=False)  # a VNNI CPU serves it
+    _check_int8_weights(info, saturates=None)  # flags unknown: served, with a warning
+    assert "flags cannot be read" in caplog.text
+    _check_int8_weights(load_model_info(single), saturates=True)  # 7-bit: served anywhere
+    # the loader applies the check with this CPU's flags
+    if int8_saturates():
+        with pytest.raises(ModelError, match="8-bit weights"):
+            Detector.load(d)
+    else:
+        assert Detector.load(d).info.raw["quantization"]["reduce_range"] is False
+
+
 def test_score_warns_with_file_and_line_when_source_text_is_not_a_string(tmp_path, capsysbinary):
     lines = [orjson.dumps({"id": "ok", "text": PROSE, "source_text": "Summarize the study."}),
              orjson.dumps({"id": "odd", "text": PROSE, "source_text": 5})]
