@@ -148,9 +148,9 @@ def cmd_refinish(args: argparse.Namespace) -> int:
     meta = _training().refinish_model(Path(args.model), [Path(p) for p in args.data],
                                       version=args.version,
                                       int8_weight_bits=args.int8_weight_bits)
-    fam = meta.get("familiarity", {})
-    print(f"model {args.model} re-finished: validation {_evaluation_line(meta['validation'])}, "
-          f"familiarity threshold {fam.get('threshold')}", file=sys.stderr)
+    fam = meta.get("familiarity")  # a panel's members each have their own
+    print(f"model {args.model} re-finished: validation {_evaluation_line(meta['validation'])}"
+          + (f", familiarity threshold {fam.get('threshold')}" if fam else ""), file=sys.stderr)
     return 0
 
 
