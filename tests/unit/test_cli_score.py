@@ -130,17 +130,11 @@ def test_evaluate_unknown_label_names_file_and_line(tmp_path, capsys):
     assert "ev.jsonl:2: unknown label 'robot'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("meta_edit, message", [
-    (lambda m: m.pop("files"), "lacks 'files'"),
-    (lambda m: m.update(format=99), "format 99"),
-    (lambda m: m["files"].update(cpu="missing.onnx"), "missing"),
-    (lambda m: m.update(thresholds={"llm": 0.2, "human": 0.8}), "thresholds must satisfy"),
-])
-def test_broken_model_directories_are_explained(tmp_path, meta_edit, message):
+def _edited_default_member(tmp_path, meta_edit):
+    """A copy of the default panel's first member (ONNX files linked) with edited metadata."""
     import shutil
 
     from service.detector import load_model_info
-    from service.errors import ModelError
 
     single = load_model_info(DEFAULT_MODEL_DIR).singles[0].path
     d = tmp_path / "model"
@@ -150,6 +144,20 @@ def test_broken_model_directories_are_explained(tmp_path, meta_edit, message):
     meta = json.loads((d / "crowdguard-model.json").read_text())
     meta_edit(meta)
     (d / "crowdguard-model.json").write_text(json.dumps(meta))
+    return d
+
+
+@pytest.mark.parametrize("meta_edit, message", [
+    (lambda m: m.pop("files"), "lacks 'files'"),
+    (lambda m: m.update(format=99), "format 99"),
+    (lambda m: m["files"].update(cpu="missing.onnx"), "missing"),
+    (lambda m: m.update(thresholds={"llm": 0.2, "human": 0.8}), "thresholds must satisfy"),
+])
+def test_broken_model_directories_are_explained(tmp_path, meta_edit, message):
+    from service.detector import load_model_info
+    from service.errors import ModelError
+
+    d = _edited_default_member(tmp_path, meta_edit)
     with pytest.raises(ModelError, match=message):
         load_model_info(d)
 
@@ -199,28 +207,20 @@ def test_which_cpus_saturate_int8_with_8_bit_weights(flags, machine, expected):
 
 
 def test_8_bit_int8_weights_are_refused_where_they_would_saturate(tmp_path, caplog):
-    import shutil
-
     from service.detector import Detector, load_model_info
     from service.detector.backend import int8_saturates
     from service.detector.detector import _check_int8_weights
     from service.errors import ModelError
 
-    single = load_model_info(DEFAULT_MODEL_DIR).singles[0].path
-    d = tmp_path / "model"
-    shutil.copytree(single, d, ignore=shutil.ignore_patterns("*.onnx"))
-    for f in single.glob("*.onnx"):
-        (d / f.name).symlink_to(f)
-    meta = json.loads((d / "crowdguard-model.json").read_text())
-    meta["quantization"]["reduce_range"] = False
-    (d / "crowdguard-model.json").write_text(json.dumps(meta))
+    d = _edited_default_member(tmp_path, lambda m: m["quantization"].update(reduce_range=False))
     info = load_model_info(d)
     with pytest.raises(ModelError, match=r"8-bit weights .* --int8-weight-bits 7"):
         _check_int8_weights(info, saturates=True)
     _check_int8_weights(info, saturates=False)  # a VNNI CPU serves it
     _check_int8_weights(info, saturates=None)  # flags unknown: served, with a warning
     assert "flags cannot be read" in caplog.text
-    _check_int8_weights(load_model_info(single), saturates=True)  # 7-bit: served anywhere
+    seven = load_model_info(DEFAULT_MODEL_DIR).singles[0]
+    _check_int8_weights(seven, saturates=True)  # 7-bit: served anywhere
     # the loader applies the check with this CPU's flags
     if int8_saturates():
         with pytest.raises(ModelError, match="8-bit weights"):
