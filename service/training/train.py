@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import shutil
 import tempfile
 import time
 from collections.abc import Sequence
@@ -595,8 +596,8 @@ def train_model(data: list[Path], out: Path, *, base: str = DEFAULT_BASE, epochs
     calibrated together on the texts each held out (:func:`_train_fold_panel`;
     cross-fitting, ``folds`` trainings and ``folds`` times the inference cost).
     ``int8_weight_bits`` (7 or 8) is the width of the int8 file's MatMul weights
-    (:data:`INT8_WEIGHT_BITS`). Raises :class:`InputError` for bad training data and :class:`TrainingError`
-    for everything else that goes wrong.
+    (:data:`INT8_WEIGHT_BITS`). Raises :class:`InputError` for bad training data
+    and :class:`TrainingError` for everything else that goes wrong.
     """
     _check_args(epochs, batch_size, lr, max_length, val_fraction, target_fpr, head_epochs, folds,
                 distill_weight, distill_temperature)
@@ -850,8 +851,6 @@ def _refinish_fold_panel(out: Path, meta: dict[str, Any], data: list[Path],
     (:func:`_finish_fold_panel`). The work happens on a copy beside ``out``,
     which replaces ``out`` only when every step has succeeded.
     """
-    import shutil
-
     try:
         cf = meta["cross_fit"]
         folds, seed, group_field = int(cf["folds"]), int(cf["seed"]), cf.get("group_field")
