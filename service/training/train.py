@@ -793,6 +793,9 @@ def refinish_model(out: Path, data: list[Path], *, version: str | None = None,
                             f"({exc})") from exc
     if isinstance(meta, dict) and meta.get("cross_fit"):
         return _refinish_fold_panel(out, meta, data, version, int8_weight_bits)
+    if isinstance(meta, dict) and meta.get("members"):
+        raise TrainingError(f"{out} is a panel joined by `crowdguard panel`: re-finish each "
+                            "member's own directory, then join them again")
     try:
         tr = meta["training"]
         if tr.get("folds"):
@@ -851,21 +854,24 @@ def _refinish_fold_panel(out: Path, meta: dict[str, Any], data: list[Path],
     (:func:`_finish_fold_panel`). The work happens on a copy beside ``out``,
     which replaces ``out`` only when every step has succeeded.
     """
+    from ..detector.model_dir import load_model_info
+    from ..errors import ModelError
+
     try:
+        members = [(m.path.name, m.raw) for m in load_model_info(out).members]
         cf = meta["cross_fit"]
         folds, seed, group_field = int(cf["folds"]), int(cf["seed"]), cf.get("group_field")
-        members = [(m, orjson.loads((out / m / METADATA_FILE).read_bytes()))
-                   for m in meta["members"]]
         tr = members[0][1]["training"]
         recorded = [(d["file"], d["sha256"]) for d in tr["data"]]
         target_fpr = float(members[0][1]["thresholds"]["target_fpr"])
-    except (OSError, orjson.JSONDecodeError, KeyError, IndexError, TypeError, ValueError) as exc:
+    except (ModelError, KeyError, IndexError, TypeError, ValueError) as exc:
         raise TrainingError(f"{out}: not a cross-fitted panel made by `crowdguard train "
                             f"--folds` ({exc})") from exc
     if [m for m, _ in members] != [f"fold-{k + 1}" for k in range(folds)]:
         raise TrainingError(f"{out}: expected members fold-1 .. fold-{folds}, found "
                             f"{[m for m, _ in members]}")
-    bits = (_recorded_weight_bits(members[0][1]) if int8_weight_bits is None
+    # a member whose int8 file broke serves fp32 and records no width: ask the others
+    bits = (max(_recorded_weight_bits(m) for _, m in members) if int8_weight_bits is None
             else int8_weight_bits)
     _check_weight_bits(bits)
     missing = [m for m, _ in members if not (out / m / FP32_FILE).is_file()]

@@ -291,6 +291,10 @@ def test_cross_fitting_serves_the_fold_models_as_a_panel_calibrated_out_of_fold(
     with pytest.raises(InputError, match="cross-fitted"):
         build_panel([("a", out / "fold-1"), ("b", out / "fold-2")], tmp_path / "panel",
                     name="p", version="t", data=[tiny_data])
+    joined = tmp_path / "joined"
+    build_panel([("a", out / "fold-1"), ("b", out / "fold-2")], joined, name="p", version="t")
+    with pytest.raises(TrainingError, match="joined by `crowdguard panel`"):
+        refinish_model(joined, [tiny_data])
     with pytest.raises(TrainingError, match="exists"):
         train_model([tiny_data], out, folds=3, progress=False)
     with pytest.raises(TrainingError, match="folds must be 0"):
