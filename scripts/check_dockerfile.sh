@@ -15,7 +15,8 @@
 #                steps, pins from docker/requirements-cpu.txt with the Dockerfile's
 #                ARG ONNXRUNTIME_VERSION), asserts torch is NOT importable and
 #                onnxruntime + tokenizers are, runs `crowdguard --help`, and scores
-#                two records with the baked model when it exists.
+#                two records with the baked model when it exists, then describes it
+#                with `crowdguard model`.
 #   run      (c) needs CROWDGUARD_KAFKA_BOOTSTRAP and the venv of `install` (same
 #                call, or the same CHECK_WORKDIR): starts `crowdguard run` against
 #                the broker for CHECK_RUN_SECONDS (20), requires /healthz to answer
@@ -392,6 +393,13 @@ PY
             || die "crowdguard score with the baked model failed in the runtime venv"
         [[ "$(wc -l < "$WORK/scored.jsonl")" -eq 2 ]] || die "expected 2 scored records"
         head -c 400 "$WORK/scored.jsonl"; echo
+        # What an operator runs on a node: the model described and a check text scored.
+        (cd "$WORK" && env -i PATH="$VENV/bin:/usr/bin:/bin" HOME="$WORK/home" \
+            CROWDGUARD_MODEL_DIR="$MODEL" CROWDGUARD_DEVICE=cpu \
+            "$VENV/bin/crowdguard" model > "$WORK/model.json") \
+            || die "crowdguard model with the baked model failed in the runtime venv"
+        "$VENV/bin/python" -c 'import json, sys; r = json.load(open(sys.argv[1])); assert r["models"] and r["check"]["verdict"], r' \
+            "$WORK/model.json" || die "crowdguard model printed no description"
     else
         echo "check_dockerfile: WARNING: models/crowdguard-detector missing: model smoke test skipped" >&2
     fi

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from . import __version__
 from .errors import CrowdguardError
 from .logs import setup_logging
 from .settings import Settings, flag_for, load_settings
@@ -94,6 +95,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     sys.stdout.buffer.write(data + b"\n")
     for path, entry in report["files"].items():
         print(f"{path}: {_evaluation_line(entry['all'])}", file=sys.stderr)
+    return 0
+
+
+def cmd_model(args: argparse.Namespace) -> int:
+    from .model_report import check, describe
+
+    settings = _settings_from(args)
+    _setup_logging(settings)
+    detector = _load_detector(settings)
+    report = describe(detector)
+    report["check"] = check(detector)
+    sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+    models = report["models"]
+    served = ", ".join(f"{m['directory']}: {m['file']}" for m in models)
+    print(f"{report['model']} loads here ({report['kind']}, {report['device']}, "
+          f"{report['precision']}; {served}); the check text scored in "
+          f"{report['check']['seconds']:.2f} s: {report['check']['verdict']}", file=sys.stderr)
     return 0
 
 
@@ -233,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="crowdguard",
         description="Detect LLM-written crowd-worker answers, offline or on a Kafka stream.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("score", parents=[settings_flags],
@@ -321,6 +340,12 @@ def build_parser() -> argparse.ArgumentParser:
                                              "the panel is then measured on their shared "
                                              "validation split")
     p.set_defaults(func=cmd_panel)
+
+    p = sub.add_parser("model", parents=[settings_flags],
+                       help="load the model as score and run would, describe it (JSON) and "
+                            "score a check text: proof that it serves here")
+    p.add_argument("--model", help="model directory (same as --model-dir)")
+    p.set_defaults(func=cmd_model)
 
     p = sub.add_parser("broker", parents=[settings_flags],
                        help="the local Apache Kafka broker for dev, tests and the demo")

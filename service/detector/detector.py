@@ -19,7 +19,7 @@ from ..errors import BackendError, ModelError
 from ..text import normalize
 from .backend import Device, Session, create_session, int8_saturates
 from .familiarity import FEATURES_OUTPUT, TrainingFeatures
-from .model_dir import ModelInfo, load_model_info
+from .model_dir import ModelInfo, int8_weight_bits, load_model_info
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -211,7 +211,7 @@ def _check_int8_weights(info: ModelInfo, saturates: bool | None) -> None:
 
     ``saturates`` is :func:`~service.detector.backend.int8_saturates` of this CPU.
     """
-    if (info.raw.get("quantization") or {}).get("reduce_range") is not False:
+    if int8_weight_bits(info.raw) == 7:
         return  # 7-bit weights: correct on every CPU
     if saturates is None:
         log.warning("%s: its int8 file has 8-bit weights, which need a CPU with VNNI, and "

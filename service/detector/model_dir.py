@@ -31,7 +31,8 @@ import orjson
 from ..errors import ModelError
 
 __all__ = ["METADATA_FILE", "FORMAT", "PANEL_KIND", "PANEL_RULES", "ModelInfo", "Thresholds",
-           "Calibration", "Familiarity", "load_model_info", "mean_logit", "logit"]
+           "Calibration", "Familiarity", "load_model_info", "mean_logit", "logit",
+           "int8_weight_bits"]
 
 METADATA_FILE = "crowdguard-model.json"
 FORMAT = 1
@@ -44,6 +45,16 @@ def logit(p: float) -> float:
     """``log(p / (1 - p))``, with ``p`` kept off 0 and 1."""
     p = min(max(float(p), _P_EPS), 1.0 - _P_EPS)
     return math.log(p / (1.0 - p))
+
+
+def int8_weight_bits(meta: dict[str, Any]) -> int:
+    """The width of the int8 file's MatMul weights recorded in a model's metadata.
+
+    8 only where ``quantization.reduce_range`` is ``False`` (``train
+    --int8-weight-bits 8``); 7 otherwise, also for a model that serves fp32 on CPU
+    or predates the choice.
+    """
+    return 8 if (meta.get("quantization") or {}).get("reduce_range") is False else 7
 
 
 def mean_logit(ps: list[float] | tuple[float, ...]) -> float:

@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 
+from ..detector.model_dir import int8_weight_bits
 from ..errors import TrainingError
 from ..evaluation import binomial_interval, fpr_resolvable
 
@@ -529,8 +530,8 @@ def render_model_card(meta: dict[str, Any]) -> str:
     if cpu_is_int8:
         quant = meta.get("quantization") or {}
         bits = "7-bit weights, so that CPUs without VNNI do not saturate" \
-            if quant.get("reduce_range") else ("8-bit weights, which need a CPU with VNNI "
-                                               "(or ARM): it refuses to load on other x86 CPUs")
+            if int8_weight_bits(meta) == 7 else ("8-bit weights, which need a CPU with VNNI "
+                                                 "(or ARM): it refuses to load on other x86 CPUs")
         if quant.get("embedding_bits") == 4:
             bits += f"; embedding tables in 4-bit blocks of {quant.get('embedding_block')}"
             if quant.get("embedding_min_rows"):

@@ -29,6 +29,7 @@ import numpy as np
 import orjson
 
 from ..detector.familiarity import FAMILIARITY_FILE
+from ..detector.model_dir import int8_weight_bits as recorded_weight_bits
 from ..errors import InputError, TrainingError
 from ..settings import cpu_count
 from ..text import sentences
@@ -807,7 +808,7 @@ def refinish_model(out: Path, data: list[Path], *, version: str | None = None,
     except (KeyError, TypeError, ValueError) as exc:
         raise TrainingError(f"{meta_path}: not a model directory made by `crowdguard train` "
                             f"({exc})") from exc
-    bits = _recorded_weight_bits(meta) if int8_weight_bits is None else int8_weight_bits
+    bits = recorded_weight_bits(meta) if int8_weight_bits is None else int8_weight_bits
     _check_weight_bits(bits)
     if not (out / FP32_FILE).is_file():
         raise TrainingError(f"{out} has no {FP32_FILE}; re-finishing needs the fp32 export")
@@ -818,11 +819,6 @@ def refinish_model(out: Path, data: list[Path], *, version: str | None = None,
     meta_path.with_name(REFINISH_BACKUP).write_bytes(meta_path.read_bytes())
     return finish_model(out, _refinished(meta, version), train, val, target_fpr=target_fpr,
                         int8_weight_bits=bits)
-
-
-def _recorded_weight_bits(meta: dict[str, Any]) -> int:
-    """The width of a directory's int8 weights (7 when it serves fp32 or predates the choice)."""
-    return 8 if (meta.get("quantization") or {}).get("reduce_range") is False else 7
 
 
 def _recorded_dataset(out: Path, recorded: list[tuple[str, str]], data: list[Path],
@@ -871,7 +867,7 @@ def _refinish_fold_panel(out: Path, meta: dict[str, Any], data: list[Path],
         raise TrainingError(f"{out}: expected members fold-1 .. fold-{folds}, found "
                             f"{[m for m, _ in members]}")
     # a member whose int8 file broke serves fp32 and records no width: ask the others
-    bits = (max(_recorded_weight_bits(m) for _, m in members) if int8_weight_bits is None
+    bits = (max(recorded_weight_bits(m) for _, m in members) if int8_weight_bits is None
             else int8_weight_bits)
     _check_weight_bits(bits)
     missing = [m for m, _ in members if not (out / m / FP32_FILE).is_file()]

@@ -2,12 +2,13 @@
 
 (a) hadolint + the image contract, (b) the CPU image's pip steps (docker/install.sh)
 replayed in a clean venv: no torch, onnxruntime + tokenizers importable,
-`crowdguard --help`, (c) the installed `crowdguard run` against the session's Kafka
+`crowdguard --help`, `crowdguard model` on the baked model, (c) the installed `crowdguard run` against the session's Kafka
 broker (``kafka_bootstrap``), healthy on /healthz and exiting 0 on SIGTERM.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -71,6 +72,10 @@ def test_cpu_runtime_install(runtime_workdir: Path) -> None:
     help_ = subprocess.run([str(venv / "bin" / "crowdguard"), "--help"], capture_output=True,
                            text=True, check=False)
     assert help_.returncode == 0 and "run" in help_.stdout, help_.stdout + help_.stderr
+    # `crowdguard model` in the runtime venv described the baked model and scored its check text
+    report = json.loads((runtime_workdir / "model.json").read_text())
+    assert report["model"].startswith("crowdguard-detector@") and report["precision"] == "int8"
+    assert report["check"]["seconds"] > 0
 
 
 def test_run_against_kafka(runtime_workdir: Path, kafka_bootstrap: str) -> None:

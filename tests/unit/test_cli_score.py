@@ -1,4 +1,4 @@
-"""`crowdguard score` and `evaluate` on the shipped model, with good and bad input."""
+"""`crowdguard score`, `evaluate` and `model` on the shipped model, with good and bad input."""
 
 from __future__ import annotations
 
@@ -227,6 +227,84 @@ def test_8_bit_int8_weights_are_refused_where_they_would_saturate(tmp_path, capl
             Detector.load(d)
     else:
         assert Detector.load(d).info.raw["quantization"]["reduce_range"] is False
+
+
+@pytest.mark.parametrize("quantization, bits", [
+    ({"reduce_range": True}, 7), ({"reduce_range": False}, 8), ({}, 7), (None, 7)])
+def test_the_recorded_int8_weight_width(quantization, bits):
+    from service.detector.model_dir import int8_weight_bits
+
+    meta = {} if quantization is None else {"quantization": quantization}
+    assert int8_weight_bits(meta) == bits
+
+
+def test_model_describes_what_it_loaded_and_scores_a_check_text(tmp_path, capsysbinary):
+    from service.detector import load_model_info
+    from service.model_report import CHECK_TEXT
+
+    code = main(["model", "--model", str(DEFAULT_MODEL_DIR), "--log-level", "ERROR"])
+    out, err = capsysbinary.readouterr()
+    assert code == 0
+    report = orjson.loads(out)
+    info = load_model_info(DEFAULT_MODEL_DIR)
+    assert (report["model"], report["kind"], report["rule"]) == (info.label, "panel", "all-agree")
+    assert report["precision"] == "int8"
+    assert [m["model"] for m in report["models"]] == [m.label for m in info.members]
+    for shown, member in zip(report["models"], info.members, strict=True):
+        assert shown["file"] == member.files["cpu"]
+        assert shown["file_bytes"] == member.file("cpu").stat().st_size
+        assert shown["thresholds"]["llm"] == member.thresholds.llm
+        assert shown["familiarity_threshold"] == member.familiarity.threshold
+        assert shown["validation"]["n"] == member.validation["n"]
+        assert shown["int8_weight_bits"] == 7 and shown["providers"] == ["CPUExecutionProvider"]
+    files = [f for f in DEFAULT_MODEL_DIR.rglob("*") if f.is_file()]
+    assert report["size_bytes"] == sum(f.stat().st_size for f in files)
+    assert f"{info.label} loads here (panel, cpu, int8" in err.decode()
+    # the check text gets what `score` gives it
+    check = report["check"]
+    _, rows, _ = _score(tmp_path, capsysbinary, orjson.dumps({"text": CHECK_TEXT}), "c.jsonl")
+    assert (check["p_llm"], check["verdict"], check["reasons"]) == \
+        (rows[0]["p_llm"], rows[0]["verdict"], rows[0]["reasons"])
+    assert check["seconds"] > 0 and check["tokens"] > 15
+
+
+def test_model_fails_fast_with_the_loaders_advice(tmp_path, capsysbinary):
+    d = _edited_default_member(tmp_path, lambda m: m["files"].update(cpu="gone.onnx"))
+    code = main(["model", "--model", str(d), "--log-level", "ERROR"])
+    out, err = capsysbinary.readouterr()
+    assert code == 2 and out == b""
+    assert "cpu file 'gone.onnx' named in the metadata is missing" in err.decode()
+
+
+@pytest.mark.parametrize("saturates", [False, True])
+def test_model_reports_8_bit_weights_and_whether_this_cpu_serves_them(
+        tmp_path, capsysbinary, monkeypatch, saturates):
+    import service.detector.detector as detector_module
+    import service.model_report as report_module
+
+    monkeypatch.setattr(detector_module, "int8_saturates", lambda: saturates)
+    monkeypatch.setattr(report_module, "int8_saturates", lambda: saturates)
+    d = _edited_default_member(tmp_path, lambda m: m["quantization"].update(reduce_range=False))
+    code = main(["model", "--model", str(d), "--log-level", "ERROR"])
+    out, err = capsysbinary.readouterr()
+    if saturates:
+        assert code == 2 and "--int8-weight-bits 7" in err.decode()
+    else:
+        report = orjson.loads(out)
+        assert code == 0 and report["kind"] == "model" and report["int8_saturates_here"] is False
+        assert [m["int8_weight_bits"] for m in report["models"]] == [8]
+
+
+def test_version_flag_prints_the_installed_version(capsys):
+    from importlib.metadata import version
+
+    import service
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"crowdguard {service.__version__}"
+    assert version("crowdguard") == service.__version__
 
 
 def test_score_warns_with_file_and_line_when_source_text_is_not_a_string(tmp_path, capsysbinary):
