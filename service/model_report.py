@@ -91,7 +91,7 @@ def _single(detector: Detector) -> dict[str, Any]:
         "validation": {k: info.validation[k] for k in _VALIDATION_KEYS if k in info.validation},
         "agreement_int8_fp32": raw.get("agreement_int8_fp32"),
     }
-    if role == "cpu" and quant:
+    if role == "cpu" and info.files["cpu"] != info.files.get("fp32") and quant:
         out["int8_weight_bits"] = int8_weight_bits(raw)
         if quant.get("embedding_bits"):
             out["embedding_bits"] = quant["embedding_bits"]
