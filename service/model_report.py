@@ -3,9 +3,10 @@
 ``crowdguard model`` loads the model exactly as ``score``, ``evaluate`` and
 ``run`` do (same settings, same loader, so the same fail-fast errors), then
 :func:`describe` reports what was loaded: the model's label, its members for a
-panel, the ONNX file each serves on this device with its size and int8 weight
-width, calibration, thresholds, familiarity threshold, abstention limits, the
-validation figures recorded at training, and whether this CPU's int8 kernels
+panel (and a panel's validation figures as served), the ONNX file each serves
+on this device with its size and int8 weight width, calibration, thresholds,
+familiarity threshold, abstention limits, the validation figures recorded at
+training, and whether this CPU's int8 kernels
 saturate with 8-bit weights. :func:`check` scores one fixed text through the
 whole verdict path and times it. An operator runs it in the image, on the node,
 before pointing a worker at a topic.
@@ -50,6 +51,7 @@ def describe(detector: Detector) -> dict[str, Any]:
         "precision": detector.precision,
         "size_bytes": _dir_bytes(info.path),
         "int8_saturates_here": int8_saturates(),
+        "validation": _validation(info) if info.members else None,
         "models": [_single(m) for m in members],
     }
 
@@ -88,7 +90,7 @@ def _single(detector: Detector) -> dict[str, Any]:
                        "target_fpr": info.thresholds.target_fpr},
         "abstain": {"min_words": info.min_words, "min_english": info.min_english},
         "familiarity_threshold": None if info.familiarity is None else info.familiarity.threshold,
-        "validation": {k: info.validation[k] for k in _VALIDATION_KEYS if k in info.validation},
+        "validation": _validation(info),
         "agreement_int8_fp32": raw.get("agreement_int8_fp32"),
     }
     if role == "cpu" and info.files["cpu"] != info.files.get("fp32") and quant:
@@ -96,6 +98,10 @@ def _single(detector: Detector) -> dict[str, Any]:
         if quant.get("embedding_bits"):
             out["embedding_bits"] = quant["embedding_bits"]
     return out
+
+
+def _validation(info: ModelInfo) -> dict[str, Any]:
+    return {k: info.validation[k] for k in _VALIDATION_KEYS if k in info.validation}
 
 
 def _dir_bytes(path: Path) -> int:

@@ -249,6 +249,7 @@ def test_model_describes_what_it_loaded_and_scores_a_check_text(tmp_path, capsys
     info = load_model_info(DEFAULT_MODEL_DIR)
     assert (report["model"], report["kind"], report["rule"]) == (info.label, "panel", "all-agree")
     assert report["precision"] == "int8"
+    assert report["validation"]["llm_verdict_fpr"] == info.validation["llm_verdict_fpr"]
     assert [m["model"] for m in report["models"]] == [m.label for m in info.members]
     for shown, member in zip(report["models"], info.members, strict=True):
         assert shown["file"] == member.files["cpu"]
@@ -292,6 +293,7 @@ def test_model_reports_8_bit_weights_and_whether_this_cpu_serves_them(
     else:
         report = orjson.loads(out)
         assert code == 0 and report["kind"] == "model" and report["int8_saturates_here"] is False
+        assert report["rule"] is None and report["validation"] is None
         assert [m["int8_weight_bits"] for m in report["models"]] == [8]
 
 
