@@ -6,10 +6,10 @@
 panel (and a panel's validation figures as served), the ONNX file each serves
 on this device with its size and int8 weight width, calibration, thresholds,
 familiarity threshold, abstention limits, the validation figures recorded at
-training, and whether this CPU's int8 kernels
-saturate with 8-bit weights. :func:`check` scores one fixed text through the
-whole verdict path and times it. An operator runs it in the image, on the node,
-before pointing a worker at a topic.
+training, and whether this CPU's int8 kernels saturate with 8-bit weights.
+:func:`check` scores one fixed text through the whole verdict path and times
+it. An operator runs it in the image, on the node, before pointing a worker at
+a topic.
 """
 
 from __future__ import annotations
