@@ -2,8 +2,9 @@
 
 (a) hadolint + the image contract, (b) the CPU image's pip steps (docker/install.sh)
 replayed in a clean venv: no torch, onnxruntime + tokenizers importable,
-`crowdguard --help`, `crowdguard model` on the baked model, (c) the installed `crowdguard run` against the session's Kafka
-broker (``kafka_bootstrap``), healthy on /healthz and exiting 0 on SIGTERM.
+`crowdguard --help`, `crowdguard model` on the baked model, (c) the installed
+`crowdguard run` against the session's Kafka broker (``kafka_bootstrap``), healthy
+on /healthz and exiting 0 on SIGTERM.
 """
 
 from __future__ import annotations
