@@ -29,8 +29,8 @@ import numpy as np
 import orjson
 
 from ..detector.familiarity import FAMILIARITY_FILE
-from ..detector.model_dir import int8_weight_bits as recorded_weight_bits
-from ..errors import InputError, TrainingError
+from ..detector.model_dir import int8_weight_bits as recorded_weight_bits, load_model_info
+from ..errors import InputError, ModelError, TrainingError
 from ..settings import cpu_count
 from ..text import sentences
 from .bases import DEFAULT_BASE, resolve_base
@@ -850,9 +850,6 @@ def _refinish_fold_panel(out: Path, meta: dict[str, Any], data: list[Path],
     (:func:`_finish_fold_panel`). The work happens on a copy beside ``out``,
     which replaces ``out`` only when every step has succeeded.
     """
-    from ..detector.model_dir import load_model_info
-    from ..errors import ModelError
-
     try:
         members = [(m.path.name, m.raw) for m in load_model_info(out).members]
         cf = meta["cross_fit"]
