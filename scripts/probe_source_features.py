@@ -109,15 +109,16 @@ def main() -> int:
     test_m = np.mean([det.margins(test_texts) for det in detectors], axis=0)
     test_src = [source_of[r["HITId"]] for r in test]
     train_src = [source_of[h] for h in hits]
+    train_texts = [e.text for e in examples]
 
     print(f"{args.model} on GPTurk {args.split}: {len(examples)} training texts out of fold, "
           f"{len(test)} test texts\n")
     print("| features | out of fold: AUROC / log loss | test: errors (humans accused) / accuracy / AUROC |")
     print("|---|---|---|")
     for kind in FEATURE_SETS:
-        fit = LogisticRegression(max_iter=1000).fit(
-            features([e.text for e in examples], train_src, oof, kind), y)
-        p_oof = fit.predict_proba(features([e.text for e in examples], train_src, oof, kind))[:, 1]
+        x_train = features(train_texts, train_src, oof, kind)
+        fit = LogisticRegression(max_iter=1000).fit(x_train, y)
+        p_oof = fit.predict_proba(x_train)[:, 1]
         p = fit.predict_proba(features(test_texts, test_src, test_m, kind))[:, 1]
         loss = -np.mean(y * np.log(p_oof) + (1 - y) * np.log(1 - p_oof))
         wrong = (p >= 0.5) != test_y
