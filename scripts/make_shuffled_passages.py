@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--group-field", default="data_type",
                     help="field whose values get separate pools (default data_type)")
     ap.add_argument("--per-group", type=int, default=None,
-                    help="at most this many passages per pool (default: all)")
+                    help=f"at most this many passages of at least {PASSAGE_WORDS} words per pool "
+                         "(default: all)")
     ap.add_argument("--seed", type=int, default=13)
     args = ap.parse_args(argv)
     try:
