@@ -96,8 +96,12 @@ def main(argv: list[str] | None = None) -> int:
         label = parse_label(args.label, source="--label", line=0)
     except InputError as exc:
         ap.error(str(exc))
-    made = shuffled_passages(sentence_pools(args.src, label=label, group_field=args.group_field),
-                             per_group=args.per_group, seed=args.seed)
+    try:
+        pools = sentence_pools(args.src, label=label, group_field=args.group_field)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    made = shuffled_passages(pools, per_group=args.per_group, seed=args.seed)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     name = "llm" if label else "human"
     with args.out.open("w", encoding="utf-8") as fh:

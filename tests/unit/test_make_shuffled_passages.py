@@ -84,3 +84,11 @@ def test_unknown_label_option_is_a_usage_error(mod, src, tmp_path, capsys):
         mod.main([str(src), str(tmp_path / "x.jsonl"), "--label", "robot"])
     assert exc.value.code == 2
     assert "unknown label" in capsys.readouterr().err
+
+
+def test_missing_file_is_a_clear_error_not_a_traceback(mod, tmp_path, capsys):
+    out = tmp_path / "x.jsonl"
+    assert mod.main([str(tmp_path / "nope.jsonl"), str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "nope.jsonl" in err
+    assert not out.exists()
