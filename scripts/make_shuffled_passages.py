@@ -5,10 +5,11 @@ releases, SFC speeches, court decisions) come as single sentences in shuffled or
 their passages are runs of one source's sentences, not documents. A model that meets
 such passages only as human text can learn "incoherent means human", a trait of how the
 sets were made. This script makes passages of the same kind out of any labelled file
-that ``crowdguard train`` reads (JSON, JSONL or CSV): the texts with the chosen label are
-cleaned as training cleans them, cut into sentences (``service.text.sentences``), pooled
-per value of ``--group-field`` (DetectRL's ``data_type``; one pool when the field is
-absent), shuffled with ``--seed``, and joined into passages of at least
+that ``crowdguard train`` reads (JSON, JSONL or CSV): the file is read and cleaned as
+training reads it (``load_dataset``: a bad record stops it with an error naming its
+line), the texts with the chosen label are cut into sentences (``service.text.sentences``),
+pooled per value of ``--group-field`` (e.g. DetectRL's ``data_type``; one pool without
+it), shuffled with ``--seed``, and joined into passages of at least
 ``PASSAGE_WORDS`` words by the same code that builds the Hong Kong passages, at most
 ``--per-group`` of them per pool. Sentences of one text thus land in several passages,
 so passages made from training texts must not be scored as held-out texts.
@@ -17,7 +18,7 @@ Rows are JSONL (``id``, ``text``, ``label``, ``group`` = ``shuffled-<value>``, `
 The output is written to a path you give (keep it out of git).
 
 Usage: python scripts/make_shuffled_passages.py IN OUT.jsonl [--label llm|human]
-       [--group-field data_type] [--per-group N] [--seed 13]
+       [--group-field FIELD] [--per-group N] [--seed 13]
 """
 
 from __future__ import annotations
@@ -34,37 +35,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from collect_nonnative_texts import PASSAGE_WORDS, passages  # noqa: E402
 from service.errors import InputError  # noqa: E402
-from service.records import parse_label, read_records  # noqa: E402
-from service.text import clean_artifacts, normalize, sentences  # noqa: E402
-from service.training.data import record_label  # noqa: E402
+from service.records import parse_label  # noqa: E402
+from service.text import sentences  # noqa: E402
+from service.training.data import load_dataset  # noqa: E402
 
 
-def sentence_pools(path: Path, *, label: int, group_field: str) -> dict[str, list[str]]:
-    """The sentences of ``path``'s texts with ``label``, per value of ``group_field``.
+def sentence_pools(path: Path, *, label: int, group_field: str | None) -> dict[str, list[str]]:
+    """The sentences of ``path``'s texts with ``label``, per value of ``group_field``
+    (one pool, ``all``, without it), in the file's order; shuffling comes later.
 
-    A record that cannot be read, has an unknown label or has no text is named on standard
-    error and skipped; the pools keep the file's order (shuffling comes later).
+    The file is read by ``load_dataset``, as ``crowdguard train`` reads it: cleaned, lost
+    line breaks repaired, duplicates dropped, and an :class:`InputError` naming
+    ``file:line`` on the first bad record.
     """
     pools: dict[str, list[str]] = defaultdict(list)
-    skipped = 0
-    for record in read_records(path):
-        try:
-            if record.error is not None:
-                raise InputError(record.error, source=record.source, line=record.line)
-            if record_label(record.fields, record.source, record.line) != label:
-                continue
-            raw = record.fields.get("text")
-            text = normalize(clean_artifacts(raw)) if isinstance(raw, str) else ""
-            if not text:
-                raise InputError("no text to cut", source=record.source, line=record.line)
-        except InputError as exc:
-            skipped += 1
-            print(f"skipped: {exc}", file=sys.stderr)
-            continue
-        key = str(record.fields.get(group_field) or "all")
-        pools[key].extend(s for s in sentences(text) if s.strip())
-    if skipped:
-        print(f"{path}: {skipped} records skipped", file=sys.stderr)
+    for ex in load_dataset([path], group_field=group_field).examples:
+        if ex.label == label:
+            pools[ex.group or "all"].extend(s for s in sentences(ex.text) if s.strip())
     return pools
 
 
@@ -85,8 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("src", type=Path, help="labelled JSON, JSONL or CSV file")
     ap.add_argument("out", type=Path, help="JSONL file to write")
     ap.add_argument("--label", default="llm", help="which texts to cut (human|llm; default llm)")
-    ap.add_argument("--group-field", default="data_type",
-                    help="field whose values get separate pools (default data_type)")
+    ap.add_argument("--group-field", default=None,
+                    help="field whose values get separate pools, e.g. DetectRL's data_type "
+                         "(default: one pool)")
     ap.add_argument("--per-group", type=int, default=None,
                     help=f"at most this many passages of at least {PASSAGE_WORDS} words per pool "
                          "(default: all)")

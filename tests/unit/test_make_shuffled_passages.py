@@ -1,5 +1,6 @@
 """scripts/make_shuffled_passages.py: labelled texts cut into passages of shuffled sentences,
-pooled per group, with the label kept and bad records skipped. All texts here are invented."""
+pooled per group, with the label kept; a bad record stops it with an error naming its line.
+All texts here are invented."""
 
 from __future__ import annotations
 
@@ -17,8 +18,6 @@ ROWS = [
     {"text": _text("bridges", 20), "label": "llm", "data_type": "direct_prompt"},
     {"text": _text("gardens", 40), "label": "llm", "data_type": "paraphrase"},
     {"text": _text("trains", 40), "label": "human", "data_type": "direct_prompt"},
-    {"text": "   ", "label": "llm", "data_type": "paraphrase"},
-    {"text": _text("boats", 5), "label": "robot", "data_type": "paraphrase"},
 ]
 
 
@@ -29,8 +28,11 @@ def mod(load_script):
 
 @pytest.fixture()
 def src(tmp_path):
-    path = tmp_path / "in.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    return _write(tmp_path / "in.jsonl", ROWS)
+
+
+def _write(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 
 
@@ -40,7 +42,7 @@ def _rows(path):
 
 def test_passages_pool_one_groups_sentences_in_shuffled_order(mod, src, tmp_path, capsys):
     out = tmp_path / "out.jsonl"
-    assert mod.main([str(src), str(out), "--per-group", "2"]) == 0
+    assert mod.main([str(src), str(out), "--group-field", "data_type", "--per-group", "2"]) == 0
     rows = _rows(out)
     assert {r["group"] for r in rows} == {"shuffled-direct_prompt", "shuffled-paraphrase"}
     assert all(r["label"] == "llm" and r["origin"] == "in.jsonl" for r in rows)
@@ -55,8 +57,7 @@ def test_passages_pool_one_groups_sentences_in_shuffled_order(mod, src, tmp_path
     assert len(mixed) == 2  # capped by --per-group
     # shuffled: the first passage is not the first text's opening run of sentences
     assert not mixed[0]["text"].startswith(_text("rivers", 3))
-    err = capsys.readouterr().err
-    assert "2 records skipped" in err and "unknown label" in err
+    assert "4 passages (direct_prompt 2, paraphrase 2)" in capsys.readouterr().err
 
 
 def test_same_seed_same_passages_other_seed_other_order(mod, src, tmp_path):
@@ -73,7 +74,7 @@ def test_same_seed_same_passages_other_seed_other_order(mod, src, tmp_path):
 
 def test_human_label_and_one_pool_without_the_field(mod, src, tmp_path):
     out = tmp_path / "h.jsonl"
-    mod.main([str(src), str(out), "--label", "real", "--group-field", "missing"])
+    mod.main([str(src), str(out), "--label", "real"])
     rows = _rows(out)
     assert rows and {r["label"] for r in rows} == {"human"}
     assert {r["group"] for r in rows} == {"shuffled-all"}
@@ -84,6 +85,20 @@ def test_unknown_label_option_is_a_usage_error(mod, src, tmp_path, capsys):
         mod.main([str(src), str(tmp_path / "x.jsonl"), "--label", "robot"])
     assert exc.value.code == 2
     assert "unknown label" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad, says", [
+    ({"text": "   ", "label": "llm", "data_type": "paraphrase"}, "text is empty"),
+    ({"text": "Boats float.", "label": "robot", "data_type": "paraphrase"}, "unknown label"),
+    ({"text": "Boats float.", "label": "llm"}, "no 'data_type' field"),
+])
+def test_bad_record_is_an_error_naming_its_line(mod, tmp_path, capsys, bad, says):
+    src = _write(tmp_path / "in.jsonl", ROWS + [bad])
+    out = tmp_path / "x.jsonl"
+    assert mod.main([str(src), str(out), "--group-field", "data_type"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "in.jsonl:5" in err and says in err
+    assert not out.exists()
 
 
 def test_missing_file_is_a_clear_error_not_a_traceback(mod, tmp_path, capsys):
