@@ -177,7 +177,8 @@ def cmd_panel(args: argparse.Namespace) -> int:
 
     setup_logging("INFO", "console")
     meta = build_panel([parse_member(m) for m in args.member], Path(args.out), name=args.name,
-                       version=args.version, data=[Path(p) for p in args.data] if args.data else None)
+                       version=args.version, veto=args.veto,
+                       data=[Path(p) for p in args.data] if args.data else None)
     val = meta.get("validation") or {}
     print(f"panel {args.out} of {', '.join(meta['members'])} written"
           + (f": validation {_evaluation_line(val)}" if val else ""), file=sys.stderr)
@@ -336,9 +337,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="crowdguard-detector", help="the panel's model name")
     p.add_argument("--version", required=True, help="the panel's version, as flags and "
                                                      "metrics report it")
-    p.add_argument("--data", nargs="+", help="the files every member was trained on, unchanged: "
-                                             "the panel is then measured on their shared "
-                                             "validation split")
+    p.add_argument("--veto", action="append", default=[], metavar="NAME",
+                   help="a member whose verdict counts under the rule but whose score is left "
+                        "out of p_llm: it can block a verdict, never move the score "
+                        "(repeatable)")
+    p.add_argument("--data", nargs="+", help="the files the members were trained on, unchanged: "
+                                             "the panel is then measured on the validation "
+                                             "texts no member trained on")
     p.set_defaults(func=cmd_panel)
 
     p = sub.add_parser("model", parents=[settings_flags],

@@ -47,6 +47,7 @@ def describe(detector: Detector) -> dict[str, Any]:
         "path": str(info.path),
         "kind": "panel" if info.members else "model",
         "rule": info.raw.get("rule") if info.members else None,
+        "veto": list(info.veto) if info.members else None,
         "device": members[0].session.device,
         "precision": detector.precision,
         "size_bytes": _dir_bytes(info.path),

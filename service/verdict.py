@@ -80,7 +80,8 @@ def _by_thresholds(p: float, info: ModelInfo) -> tuple[VerdictLabel, str]:
 
 
 def _by_panel(score: TextScore, info: ModelInfo) -> tuple[VerdictLabel, tuple[str, ...]]:
-    said = [(m.member_name, *_by_thresholds(s.p_llm, m))
+    said = [(m.member_name + (" (veto)" if m.member_name in info.veto else ""),
+             *_by_thresholds(s.p_llm, m))
             for s, m in zip(score.members, info.members, strict=True)]
     labels = [label for _, label, _ in said]
     n = len(said)

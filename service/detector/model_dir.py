@@ -14,6 +14,9 @@ the rule that joins their verdicts (``"rule": "all-agree"``: ``llm`` or
 ``p_llm`` is the sigmoid of the mean of the members' calibrated logits, so its
 calibration is the identity, and its thresholds (used by the behaviour fusion
 of :mod:`service.signals`) are the members' thresholds joined the same way.
+Members named in ``"veto"`` vote under the rule but are left out of ``p_llm``
+and of the joined thresholds: they can block a verdict, never move the score,
+so a panel with a veto member ranks texts as the others do alone.
 
 :func:`load_model_info` checks all of it up front and says what
 is missing, so a worker never starts with a half-usable model.
@@ -110,6 +113,8 @@ class ModelInfo:
     raw: dict[str, Any] = field(default_factory=dict)
     members: tuple[ModelInfo, ...] = ()
     """The member models of a panel directory; empty for a single model."""
+    veto: tuple[str, ...] = ()
+    """Names of the panel's members that vote but do not score (``"veto"``)."""
 
     @property
     def label(self) -> str:
@@ -125,6 +130,11 @@ class ModelInfo:
     def singles(self) -> tuple[ModelInfo, ...]:
         """The single models this directory serves: a panel's members, or the model itself."""
         return self.members or (self,)
+
+    @property
+    def scorers(self) -> tuple[ModelInfo, ...]:
+        """The members whose probabilities make a panel's ``p_llm``: all but the veto ones."""
+        return tuple(m for m in self.members if m.member_name not in self.veto)
 
     @property
     def checks_familiarity(self) -> bool:
@@ -241,9 +251,16 @@ def _load_panel(root: Path, meta: dict[str, Any], meta_path: Path) -> ModelInfo:
         if info.members:
             raise ModelError(f"{sub}: a panel member cannot be a panel itself")
         members.append(info)
-    llm = mean_logit([m.thresholds.llm for m in members])
-    human = mean_logit([m.thresholds.human for m in members])
-    fprs = {m.thresholds.target_fpr for m in members}
+    veto = meta.get("veto", [])
+    if not isinstance(veto, list) or not all(isinstance(n, str) and n in names for n in veto):
+        raise ModelError(f"{meta_path}: \"veto\" lists members of the panel, got {veto!r}")
+    scorers = [m for m, n in zip(members, names, strict=True) if n not in veto]
+    if not scorers:
+        raise ModelError(f"{meta_path}: every member is a veto member; at least one must "
+                         "score (\"veto\" names the members left out of p_llm)")
+    llm = mean_logit([m.thresholds.llm for m in scorers])
+    human = mean_logit([m.thresholds.human for m in scorers])
+    fprs = {m.thresholds.target_fpr for m in scorers}
     return ModelInfo(
         path=root,
         name=str(_need(meta, "name", str, meta_path)),
@@ -258,4 +275,5 @@ def _load_panel(root: Path, meta: dict[str, Any], meta_path: Path) -> ModelInfo:
         validation=dict(meta.get("validation") or {}),
         raw=meta,
         members=tuple(members),
+        veto=tuple(veto),
     )

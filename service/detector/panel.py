@@ -9,7 +9,11 @@ A panel scores each text with every member and, under its rule
 member's own thresholds say ``llm``, so no member can accuse alone. Its
 ``p_llm`` joins the members' calibrated probabilities by the mean of their
 logits (:func:`~service.detector.model_dir.mean_logit`); it ranks texts, and
-the verdict comes from the members.
+the verdict comes from the members. A *veto* member (``crowdguard panel
+--veto NAME``) votes under the rule but its probability is left out of
+``p_llm``: it can keep the panel from accusing writing it knows (e.g. English
+by non-native writers, docs/detector-results.md#veto-member) without changing
+how the others rank texts.
 
 :class:`Panel` has the scoring interface of :class:`~service.detector.Detector`
 (``info``, ``score``, ``margins``, ``probabilities``), and
@@ -42,13 +46,14 @@ class Panel(Detector):
         self.calibrated = all(m.calibrated for m in members)
         self.precision = members[0].precision
         self.batch_size = min(m.batch_size for m in members)
+        self._scoring = [i for i, m in enumerate(info.members) if m.member_name not in info.veto]
 
     def score(self, texts: Sequence[str]) -> list[TextScore]:
         """Every member's score of each text, joined; in input order."""
         per_member = [m.score(texts) for m in self.members]
         out: list[TextScore] = []
         for scores in zip(*per_member, strict=True):
-            p = mean_logit([s.p_llm for s in scores])
+            p = mean_logit([scores[i].p_llm for i in self._scoring])
             out.append(TextScore(p, logit(p), max(s.tokens for s in scores),
                                  any(s.truncated for s in scores), None, tuple(scores)))
         return out

@@ -22,8 +22,8 @@ from ..errors import InputError
 from ..records import parse_label, read_records
 from ..text import LineBreakRepair, clean_artifacts, normalize
 
-__all__ = ["Example", "FileInfo", "Dataset", "load_dataset", "record_label", "split_folds",
-           "split_validation"]
+__all__ = ["Example", "FileInfo", "Dataset", "file_sha256", "load_dataset", "record_label",
+           "split_folds", "split_validation"]
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,8 @@ class Dataset:
         return [e.label for e in self.examples]
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The hex SHA-256 of a file's bytes, as a model's metadata records its training files."""
     digest = hashlib.sha256()
     try:
         with path.open("rb") as fh:
@@ -144,7 +145,7 @@ def load_dataset(paths: Sequence[str | Path], *, group_field: str | None = None)
             read.append(_example(record.fields, record.source, record.line, group_field))
         if count == 0:
             raise InputError("file has no records", source=str(path), reason="empty")
-        data.files.append(FileInfo(file=path.name, sha256=_sha256(path), records=count))
+        data.files.append(FileInfo(file=path.name, sha256=file_sha256(path), records=count))
         log.info("read %d records from %s", count, path)
     repair = LineBreakRepair(ex.text for ex in read)
     seen: dict[str, Example] = {}

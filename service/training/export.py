@@ -442,8 +442,13 @@ def render_panel_card(meta: dict[str, Any]) -> str:
     val = meta.get("validation") or {}
     members = meta.get("members", [])
     versions = meta.get("member_versions", {})
-    rows = "\n".join(f"| `{m}` | {versions.get(m, 'n/a')} | [card]({m}/{CARD_FILE}) |"
-                      for m in members)
+    veto = meta.get("veto", [])
+    rows = "\n".join(f"| `{m}`{' (veto)' if m in veto else ''} | {versions.get(m, 'n/a')} | "
+                      f"[card]({m}/{CARD_FILE}) |" for m in members)
+    veto_note = "" if not veto else (
+        f", the veto member{'s' if len(veto) > 1 else ''} "
+        f"{', '.join(f'`{m}`' for m in veto)} left out: a veto member's verdict counts under "
+        "the rule, its score does not, so it can block a verdict but never moves `p_llm`")
     keys = [("n", "texts"), ("auroc", "AUROC"), ("tpr_at_5pct_fpr", "TPR at 5% FPR"),
             ("llm_verdict_fpr",
              "share of human texts with verdict `llm` (and its 95% upper bound)"),
@@ -468,9 +473,10 @@ def render_panel_card(meta: dict[str, Any]) -> str:
                    + "\n".join(f"| {label} | {_validation_cell(val, k)} |"
                                for k, label in keys) + "\n")
     else:
-        figures = ("\n## Validation\n\nOn the validation texts the members share. They set "
-                   "the members' calibration and thresholds, so these figures say how the "
-                   "thresholds combine, not how the panel does on new writing. Verdicts are "
+        figures = ("\n## Validation\n\nOn the validation texts that no member trained on "
+                   "(for members trained on the same files and seed, the split they share). "
+                   "They set the members' calibration and thresholds, so these figures say how "
+                   "the thresholds combine, not how the panel does on new writing. Verdicts are "
                    "counted as served, abstentions and the familiarity check included; the "
                    "members' cards count verdicts by their thresholds alone.\n\n"
                    "| figure | value |\n|---|---|\n"
@@ -484,7 +490,7 @@ def render_panel_card(meta: dict[str, Any]) -> str:
             f"thresholds say `llm`, `human` only when every member's say `human`, and "
             f"`uncertain` otherwise; a text too short, not English, or unlike the training "
             f"data of any member gets `uncertain`. `p_llm` is the sigmoid of the mean of the "
-            f"members' calibrated logits. Built {meta.get('created_at')} by "
+            f"members' calibrated logits{veto_note}. Built {meta.get('created_at')} by "
             f"`crowdguard {'train --folds' if cross else 'panel'}`."
             f"\n\n| member | model | card |\n|---|---|---|\n{rows}\n{figures}"
             f"{_evaluations(meta.get('evaluations', []))}"

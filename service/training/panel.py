@@ -6,13 +6,14 @@ directory like any model. The panel's metadata names them and the rule that
 joins their verdicts (:mod:`service.detector.model_dir`, :mod:`service.verdict`).
 
 Given the files the members were trained on (``data``), the panel is measured
-on their shared validation split: members trained with the same files, seed
-and validation share hold out the same texts whatever their base encoder
-(:func:`~service.training.data.split_validation`), and those texts calibrated
-and placed the thresholds of each member, so the panel's validation figures
-say how the members' thresholds combine, not how the panel does on new
-writing. Members trained on different files or splits are refused when data
-is given: there would be no text that neither of them trained on.
+on the validation texts that no member trained on (:func:`shared_validation`):
+members trained with the same files, seed and validation share hold out the
+same texts whatever their base encoder
+(:func:`~service.training.data.split_validation`), so for them that is their
+shared split; members trained on different files keep the texts one held out
+and none trained on. Those texts calibrated and placed the thresholds of the
+members, so the panel's validation figures say how the members' thresholds
+combine, not how the panel does on new writing.
 
 Needs the runtime only (onnxruntime, tokenizers): no torch.
 """
@@ -29,7 +30,7 @@ import orjson
 
 from ..detector.model_dir import METADATA_FILE, PANEL_KIND, PANEL_RULES, load_model_info
 from ..errors import InputError, ModelError, TrainingError
-from .data import Example, load_dataset, split_validation
+from .data import Example, file_sha256, load_dataset, split_validation
 from .export import CARD_FILE, write_metadata, write_model_card
 
 __all__ = ["build_panel", "parse_member", "shared_validation"]
@@ -56,9 +57,13 @@ def _split_key(meta: dict[str, Any]) -> tuple[Any, ...]:
 
 def build_panel(members: list[tuple[str, Path]], out: Path, *, name: str, version: str,
                 data: list[Path] | None = None, rule: str = PANEL_RULES[0],
-                threads: int | None = None, cross_fit: dict[str, Any] | None = None,
+                veto: list[str] | None = None, threads: int | None = None,
+                cross_fit: dict[str, Any] | None = None,
                 validation: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write a panel directory ``out`` of ``members``; return its metadata.
+
+    ``veto`` names members that vote under the rule but are left out of
+    ``p_llm`` (:mod:`service.detector.panel`).
 
     ``cross_fit`` and ``validation`` come from ``train --folds``
     (:func:`~service.training.train._train_fold_panel`): how the fold members
@@ -73,6 +78,13 @@ def build_panel(members: list[tuple[str, Path]], out: Path, *, name: str, versio
     if rule not in PANEL_RULES:
         raise InputError(f"unknown rule {rule!r}; known: {', '.join(PANEL_RULES)}",
                          reason="bad_rule")
+    veto = list(dict.fromkeys(veto or []))
+    if not set(veto) <= set(names):
+        raise InputError(f"--veto {', '.join(sorted(set(veto) - set(names)))}: not a member "
+                         f"name (members: {', '.join(names)})", reason="bad_member")
+    if len(veto) == len(names):
+        raise InputError("every member is a veto member; at least one must score",
+                         reason="bad_member")
     metas = []
     for _, path in members:
         info = load_model_info(path)  # fails fast on anything that is not a model
@@ -100,6 +112,7 @@ def build_panel(members: list[tuple[str, Path]], out: Path, *, name: str, versio
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "rule": rule,
             "members": names,
+            **({"veto": veto} if veto else {}),
             "member_versions": {n: f"{m.get('name')}@{m.get('version')}"
                                 for n, m in zip(names, metas, strict=True)},
         }
@@ -121,29 +134,64 @@ def build_panel(members: list[tuple[str, Path]], out: Path, *, name: str, versio
 
 
 def shared_validation(metas: list[dict[str, Any]], data: list[Path]) -> list[Example]:
-    """The validation texts that members with these metadata all held out of ``data``.
+    """The texts of ``data`` that no member with these metadata trained on.
 
-    Raises :class:`InputError` when the members were split differently or ``data``
-    is not the files (by hash) they were trained on.
+    Each member's split is redone on its own files, found in ``data`` by name and
+    hash and read in the order it was trained on. A text is kept when it is in a
+    member's validation part and in no member's training part; texts are compared
+    without their whitespace, so one text whose lost spaces were put back
+    differently in two file sets (:class:`~service.text.LineBreakRepair`) is still
+    one text. Members trained on the same files, seed and validation share keep
+    exactly the split they share.
+
+    Raises :class:`InputError` when a member's file is not in ``data``, a file of
+    ``data`` trained no member, or no text is left.
     """
     folded = [m.get("name", "?") for m in metas if (m.get("training") or {}).get("folds")]
     if folded:
         raise InputError(f"{', '.join(folded)} was cross-fitted (train --folds): it trained on "
                          "every text, so no validation texts are left to measure the panel on; "
                          "build the panel without --data", reason="data_mismatch")
-    keys = {_split_key(m) for m in metas}
-    if len(keys) != 1:
-        raise InputError("the members were not trained on the same files, seed and validation "
-                         "share, so they share no validation texts; build the panel without "
-                         "--data", reason="data_mismatch")
-    tr = metas[0]["training"]
-    dataset = load_dataset(data, group_field=tr.get("group_field"))
-    given = tuple((f.file, f.sha256) for f in dataset.files)
-    if given != keys.pop()[0]:
+    given = {(path.name, file_sha256(path)): path for path in data}
+    splits: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for meta in metas:
+        splits.setdefault(_split_key(meta), meta["training"])
+    used: set[tuple[str, str]] = set()
+    trained: set[str] = set()
+    held_out: list[Example] = []
+    for key, tr in splits.items():
+        files = list(key[0])
+        missing = [name for name, sha in files if (name, sha) not in given]
+        if missing:
+            raise InputError("the data files differ from those the members were trained on "
+                             f"(names and hashes are in their metadata): {', '.join(missing)} "
+                             "not given unchanged", reason="data_mismatch")
+        used.update(files)
+        dataset = load_dataset([given[f] for f in files], group_field=tr.get("group_field"))
+        train, val = split_validation(dataset.examples, float(tr["val_fraction"]),
+                                      int(tr["seed"]))
+        trained.update(_text_key(e.text) for e in train)
+        held_out.extend(val)
+    unused = [name for name, sha in given if (name, sha) not in used]
+    if unused:
         raise InputError("the data files differ from those the members were trained on "
-                         "(names and hashes are in their metadata)", reason="data_mismatch")
-    _, val = split_validation(dataset.examples, float(tr["val_fraction"]), int(tr["seed"]))
-    return val
+                         f"(names and hashes are in their metadata): no member trained on "
+                         f"{', '.join(unused)}", reason="data_mismatch")
+    out: list[Example] = []
+    for ex in held_out:
+        key = _text_key(ex.text)
+        if key not in trained:
+            trained.add(key)  # each text once
+            out.append(ex)
+    if not out:
+        raise InputError("every validation text of a member was trained on by another member, "
+                         "so none is left to measure the panel on; build the panel without "
+                         "--data", reason="data_mismatch")
+    return out
+
+
+def _text_key(text: str) -> str:
+    return "".join(text.split())
 
 
 def _validate(panel_dir: Path, metas: list[dict[str, Any]], data: list[Path],

@@ -1,4 +1,5 @@
-"""Panels of models: the directory format, the all-agree rule, and scoring through members."""
+"""Panels of models: the directory format, the all-agree rule, veto members, scoring through
+members, and the validation texts of members trained on different files."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from service.detector.model_dir import (Calibration, Familiarity, ModelInfo, Thr
                                         load_model_info, logit, mean_logit)
 from service.errors import InputError, ModelError
 from service.settings import DEFAULT_MODEL_DIR
-from service.training.panel import build_panel, parse_member
+from service.training.data import file_sha256, load_dataset, split_validation
+from service.training.panel import build_panel, parse_member, shared_validation
 from service.verdict import decide, unfamiliar_reason
 
 PROSE = ("The walkers in this study slept for longer and they said that they were less tired "
@@ -140,6 +142,9 @@ def _write_panel(root: Path, meta: dict) -> Path:
     ({"rule": "majority"}, "unknown panel rule"),
     ({"kind": "forest"}, "unknown model kind"),
     ({"members": ["a", "missing"]}, "does not exist"),
+    ({"veto": ["x"]}, "\"veto\" lists members of the panel"),
+    ({"veto": "a"}, "\"veto\" lists members of the panel"),
+    ({"veto": ["a", "b"]}, "every member is a veto member"),
 ])
 def test_broken_panel_directories_are_explained(tmp_path: Path, edit: dict, message: str) -> None:
     import shutil
@@ -160,3 +165,90 @@ def test_a_panel_cannot_be_a_member(tmp_path: Path) -> None:
     build_panel([("a", src), ("b", src)], inner, name="p", version="1")
     with pytest.raises(ModelError, match="a member must be a single model"):
         build_panel([("a", src), ("b", inner)], tmp_path / "outer", name="p", version="1")
+
+
+C = _info("nonnative", llm=0.7, human=0.4)
+VETO_PANEL = replace(_info("panel", llm=0.85, human=0.2), members=(A, B, C), veto=("nonnative",))
+
+
+def _veto_score(pa: float, pb: float, pc: float) -> TextScore:
+    members = (TextScore(pa, 0.0, 40, False, 0.1), TextScore(pb, 0.0, 40, False, None),
+               TextScore(pc, 0.0, 40, False, None))
+    p = mean_logit([pa, pb])  # what Panel.score gives: the veto member's score left out
+    return TextScore(p, logit(p), 40, False, None, members)
+
+
+@pytest.mark.parametrize(("pc", "verdict", "head"), [
+    (0.9, "llm", "all 3 models say llm"),
+    (0.5, "uncertain", "the 3 models disagree"),   # the veto member blocks the accusation
+])
+def test_a_veto_member_votes_but_does_not_score(pc: float, verdict: str, head: str) -> None:
+    assert VETO_PANEL.scorers == (A, B)
+    v = decide(PROSE, _veto_score(0.95, 0.85, pc), VETO_PANEL)
+    assert v.verdict == verdict and v.reasons[0].startswith(head)
+    assert v.reasons[3].startswith(f"model nonnative (veto): text score {pc:.2f}")
+    assert v.p_llm == pytest.approx(mean_logit([0.95, 0.85]))
+    # it blocks human verdicts the same way: all must agree
+    assert decide(PROSE, _veto_score(0.2, 0.05, pc), VETO_PANEL).verdict == "uncertain"
+
+
+def test_a_panel_with_a_veto_member_ranks_texts_as_the_others_do(tmp_path: Path) -> None:
+    src = single_model_dir()
+    out = tmp_path / "panel"
+    meta = build_panel([("a", src), ("b", src), ("v", src)], out, name="trio", version="t1",
+                       veto=["v", "v"])
+    assert meta["veto"] == ["v"]
+    info = load_model_info(out)
+    assert info.veto == ("v",) and [m.member_name for m in info.scorers] == ["a", "b"]
+    assert info.thresholds.llm == pytest.approx(info.members[0].thresholds.llm)
+    card = (out / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "| `v` (veto) |" in card and "the veto member `v` left out" in card
+    single, panel = Detector.load(src), Detector.load(out)
+    texts = [PROSE, PROSE + " They also ate more vegetables."]
+    for s, ps in zip(single.score(texts), panel.score(texts), strict=True):
+        assert ps.p_llm == pytest.approx(s.p_llm, abs=1e-9) and len(ps.members) == 3
+    with pytest.raises(InputError, match="--veto x: not a member name"):
+        build_panel([("a", src), ("b", src)], tmp_path / "p2", name="p", version="1",
+                    veto=["x"])
+    with pytest.raises(InputError, match="at least one must score"):
+        build_panel([("a", src), ("b", src)], tmp_path / "p3", name="p", version="1",
+                    veto=["a", "b"])
+    # the command line takes --veto
+    assert main(["panel", "--member", f"a={src}", "--member", f"b={src}", "--veto", "b",
+                 "--out", str(tmp_path / "cli"), "--version", "t1"]) == 0
+    assert load_model_info(tmp_path / "cli").veto == ("b",)
+
+
+def _texts_file(path: Path, tag: str, n: int) -> Path:
+    lines = [orjson.dumps({"text": f"{tag} text number {i} about walking and sleep, {kind}.",
+                           "label": kind})
+             for kind in ("human", "llm") for i in range(n)]
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def _meta(files: list[Path], seed: int) -> dict:
+    return {"name": f"m{seed}", "training": {
+        "data": [{"file": f.name, "sha256": file_sha256(f)} for f in files],
+        "seed": seed, "val_fraction": 0.25, "group_field": None}}
+
+
+def test_panel_validation_keeps_the_texts_no_member_trained_on(tmp_path: Path) -> None:
+    f1 = _texts_file(tmp_path / "one.jsonl", "first", 8)
+    f2 = _texts_file(tmp_path / "two.jsonl", "second", 8)
+    a, b = _meta([f1], 1), _meta([f1, f2], 2)
+    # members split alike: exactly their shared split
+    _, held = split_validation(load_dataset([f1]).examples, 0.25, 1)
+    assert [e.text for e in shared_validation([a, a], [f1])] == [e.text for e in held]
+    # members trained on different files: what one held out and none trained on
+    train_a, val_a = split_validation(load_dataset([f1]).examples, 0.25, 1)
+    train_b, val_b = split_validation(load_dataset([f1, f2]).examples, 0.25, 2)
+    trained = {e.text for e in train_a + train_b}
+    want = list(dict.fromkeys(e.text for e in val_a + val_b if e.text not in trained))
+    got = [e.text for e in shared_validation([a, b], [f1, f2])]
+    assert got == want and got and not set(got) & trained
+    assert any(e.source.endswith("two.jsonl") for e in shared_validation([a, b], [f1, f2]))
+    with pytest.raises(InputError, match="two.jsonl not given unchanged"):
+        shared_validation([a, b], [f1])
+    with pytest.raises(InputError, match="no member trained on two.jsonl"):
+        shared_validation([a, a], [f1, f2])
