@@ -108,7 +108,9 @@ def cmd_model(args: argparse.Namespace) -> int:
     report["check"] = check(detector)
     sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
     models = report["models"]
-    served = ", ".join(f"{m['directory']}: {m['file']}" for m in models)
+    veto = set(report.get("veto") or ())
+    served = ", ".join(f"{m['directory']}{' (veto)' if m['directory'] in veto else ''}: "
+                       f"{m['file']}" for m in models)
     print(f"{report['model']} loads here ({report['kind']}, {report['device']}, "
           f"{report['precision']}; {served}); the check text scored in "
           f"{report['check']['seconds']:.2f} s: {report['check']['verdict']}", file=sys.stderr)

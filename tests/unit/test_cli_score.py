@@ -261,6 +261,8 @@ def test_model_describes_what_it_loaded_and_scores_a_check_text(tmp_path, capsys
     files = [f for f in DEFAULT_MODEL_DIR.rglob("*") if f.is_file()]
     assert report["size_bytes"] == sum(f.stat().st_size for f in files)
     assert f"{info.label} loads here (panel, cpu, int8" in err.decode()
+    assert report["veto"] == list(info.veto)
+    assert all(f"{name} (veto): " in err.decode() for name in info.veto)
     # the check text gets what `score` gives it
     check = report["check"]
     _, rows, _ = _score(tmp_path, capsysbinary, orjson.dumps({"text": CHECK_TEXT}), "c.jsonl")
@@ -293,7 +295,7 @@ def test_model_reports_8_bit_weights_and_whether_this_cpu_serves_them(
     else:
         report = orjson.loads(out)
         assert code == 0 and report["kind"] == "model" and report["int8_saturates_here"] is False
-        assert report["rule"] is None and report["validation"] is None
+        assert report["rule"] is None and report["validation"] is None and report["veto"] is None
         assert [m["int8_weight_bits"] for m in report["models"]] == [8]
 
 
