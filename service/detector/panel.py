@@ -46,7 +46,8 @@ class Panel(Detector):
         self.calibrated = all(m.calibrated for m in members)
         self.precision = members[0].precision
         self.batch_size = min(m.batch_size for m in members)
-        self._scoring = [i for i, m in enumerate(info.members) if m.member_name not in info.veto]
+        scoring = {m.member_name for m in info.scorers}
+        self._scoring = [i for i, m in enumerate(info.members) if m.member_name in scoring]
 
     def score(self, texts: Sequence[str]) -> list[TextScore]:
         """Every member's score of each text, joined; in input order."""

@@ -152,6 +152,11 @@ def shared_validation(metas: list[dict[str, Any]], data: list[Path]) -> list[Exa
         raise InputError(f"{', '.join(folded)} was cross-fitted (train --folds): it trained on "
                          "every text, so no validation texts are left to measure the panel on; "
                          "build the panel without --data", reason="data_mismatch")
+    untrained = [m.get("name", "?") for m in metas if not isinstance(m.get("training"), dict)]
+    if untrained:
+        raise InputError(f"{', '.join(untrained)} has no training record in its metadata, so "
+                         "its validation texts are unknown; build the panel without --data",
+                         reason="data_mismatch")
     given = {(path.name, file_sha256(path)): path for path in data}
     splits: dict[tuple[Any, ...], dict[str, Any]] = {}
     for meta in metas:

@@ -252,3 +252,5 @@ def test_panel_validation_keeps_the_texts_no_member_trained_on(tmp_path: Path) -
         shared_validation([a, b], [f1])
     with pytest.raises(InputError, match="no member trained on two.jsonl"):
         shared_validation([a, a], [f1, f2])
+    with pytest.raises(InputError, match="m9 has no training record"):
+        shared_validation([a, {"name": "m9"}], [f1])
