@@ -53,7 +53,8 @@ The package's sports news is left out: its English reads as machine translation.
 its native-English children's books (``Native``), which are never read.
 
 Texts under ``--min-words`` (and the book's paragraphs over 300 words) are left out;
-identical texts are kept once. A file that is not UTF-8 is skipped with a line on
+identical texts are kept once; a Key Concepts entry without an explanation is left out.
+Standard error counts what was left out. A file that is not UTF-8 is skipped with a line on
 standard error. ``--only GROUP [GROUP ...]`` writes those sources. Rows are JSONL
 (``id``, ``text``, ``label`` ``human``, ``group``, ``origin``) for
 ``crowdguard evaluate --group-field group``. The output is written to a path you give
@@ -152,10 +153,10 @@ def book_paragraphs(raw: str) -> Iterator[str]:
             yield text
 
 
-def thought_explanations(raw: str, name: str) -> Iterator[str]:
+def thought_explanations(raw: str, name: str, left_out: dict[str, int]) -> Iterator[str]:
     """The English explanation of each entry of *Key Concepts in Chinese Thought and
     Culture*: an entry is a JSON object of Chinese keys and English values, in the order
-    term, explanation, citations."""
+    term, explanation, citations. An entry without one is counted in ``left_out``."""
     try:
         entries = json.loads(raw)
     except json.JSONDecodeError as exc:
@@ -166,6 +167,8 @@ def thought_explanations(raw: str, name: str) -> Iterator[str]:
         values = list(entry.values()) if isinstance(entry, dict) else []
         if len(values) > 1 and isinstance(values[1], str):
             yield " ".join(values[1].split())
+        else:
+            left_out["entry without an explanation"] += 1
 
 
 def english_lines(raw: str, *, tsv: bool) -> Iterator[str]:
@@ -216,7 +219,7 @@ def texts(files: Iterator[tuple[str, bytes]], *, since: str, until: str, keep_wi
         if group == BOOK_GROUP:
             found = book_paragraphs(raw)
         elif group == THOUGHT_GROUP:
-            found = thought_explanations(raw, name)
+            found = thought_explanations(raw, name, left_out)
         else:
             tsv = name.endswith(".tsv")
             found = passages(english_lines(raw, tsv=tsv), sep=" " if tsv else "\n")
@@ -231,11 +234,13 @@ def collect(files: Iterator[tuple[str, bytes]], *, min_words: int = MIN_WORDS,
             only: list[str] | None = None) -> list[dict]:
     rows: list[dict] = []
     seen: set[str] = set()
-    left_out = {"short": 0, "naming a wire service": 0, "duplicate": 0}
+    left_out = {"short": 0, "naming a wire service": 0, "duplicate": 0,
+                "entry without an explanation": 0}
     for group, id_, text, origin in texts(files, since=since, until=until, keep_wire=keep_wire,
                                           only=only, left_out=left_out):
         if len(text.split()) < min_words:
-            left_out["short"] += group == NEWS_GROUP  # the book's short lines are headings
+            # the book's short lines are headings, not counted
+            left_out["short"] += group in (NEWS_GROUP, THOUGHT_GROUP)
             continue
         if text in seen:
             left_out["duplicate"] += 1
@@ -245,9 +250,10 @@ def collect(files: Iterator[tuple[str, bytes]], *, min_words: int = MIN_WORDS,
                      "origin": origin})
     kept = {g: sum(r["group"] == g for r in rows) for g in GROUPS if not only or g in only}
     print(", ".join(f"{g}: {n} texts" for g, n in kept.items())
-          + f"; left out: {left_out['short']} articles under {min_words} words, "
-          f"{left_out['naming a wire service']} naming a wire service, "
-          f"{left_out['duplicate']} duplicates", file=sys.stderr)
+          + f"; left out: {left_out['short']} articles or Key Concepts entries under "
+          f"{min_words} words, {left_out['naming a wire service']} naming a wire service, "
+          f"{left_out['duplicate']} duplicates, {left_out['entry without an explanation']} "
+          "Key Concepts entries without an explanation", file=sys.stderr)
     return rows
 
 

