@@ -193,6 +193,15 @@ def passages(lines: Iterator[str], *, sep: str) -> Iterator[str]:
             run, words = [], 0
 
 
+def decode_or_skip(name: str, data: bytes) -> str | None:
+    """``data`` as UTF-8 text, or None after a line on standard error naming ``name``."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        print(f"skipped {name}: not UTF-8 ({exc.reason} at byte {exc.start})", file=sys.stderr)
+        return None
+
+
 def texts(files: Iterator[tuple[str, bytes]], *, since: str, until: str, keep_wire: bool,
           only: list[str] | None, left_out: dict[str, int]) -> Iterator[tuple[str, str, str, str]]:
     """``(group, id, text, origin)`` of every candidate text; counts what the sources drop."""
@@ -200,11 +209,8 @@ def texts(files: Iterator[tuple[str, bytes]], *, since: str, until: str, keep_wi
         group = _group_of(name)
         if group is None or (only and group not in only):
             continue
-        try:
-            raw = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            print(f"skipped {name}: not UTF-8 ({exc.reason} at byte {exc.start})",
-                  file=sys.stderr)
+        raw = decode_or_skip(name, data)
+        if raw is None:
             continue
         if group == NEWS_GROUP:
             date, number = Path(name).parent.name, Path(name).stem

