@@ -80,6 +80,7 @@ __all__ = [
     "SHINGLE_WORDS", "FOREIGN_PASTE_MIN_SHARE", "FOREIGN_PASTE_MIN_CHARS",
     "TYPED_MIN_SHARE", "TYPED_MAX_PASTE_SHARE", "PLAUSIBLE_CPM", "MENTION_MIN_CHARS",
     "SOURCE_COPY_MIN_SHARE", "SOURCE_REPEAT_MIN_SHARE", "source_overlap", "judge",
+    "member_below_midpoint",
 ]
 
 # --- policy constants -----------------------------------------------------------------
@@ -609,15 +610,20 @@ def _rests_on_reply_formula(v: Verdict, judged: bool, thresholds: Any) -> bool:
 
 
 def fuse(text_verdict: Verdict, signals: Signals, thresholds: Any, *,
-         abstained: bool | None = None) -> Verdict:
+         abstained: bool | None = None, held_back: str | None = None) -> Verdict:
     """The verdict on text *and* behaviour (policy constants at the top of this module).
 
     ``thresholds`` has ``.llm`` and ``.human`` (a :class:`~service.detector.model_dir.Thresholds`);
     ``mid`` is their midpoint. ``abstained`` says the text model declined to judge the
-    text (too short, not English); ``None`` infers it from ``decide``'s reasons. Then:
+    text (too short, not English); ``None`` infers it from ``decide``'s reasons.
+    ``held_back`` says why a panel's member keeps the text score from counting as
+    evidence (:func:`member_below_midpoint`: a member, veto members included, scores
+    the text below the midpoint of its own thresholds); ``None`` when none does. Then:
 
     * large foreign paste (share >= FOREIGN_PASTE_MIN_SHARE and >= FOREIGN_PASTE_MIN_CHARS):
-      ``uncertain`` becomes ``llm`` only when ``p_llm >= mid`` and the text was judged;
+      ``uncertain`` becomes ``llm`` only when ``p_llm >= mid``, the text was judged and
+      no member holds it back (for a panel, the all-agree rule at the lowered bar, so a
+      veto member that keeps a text from ``llm`` keeps it there with a paste too);
       ``llm`` stays, with the paste as support; ``human`` stays ``human`` (behaviour alone
       never makes ``llm``), with a reason saying so;
     * typed from scratch (typed_share >= TYPED_MIN_SHARE, paste_share <= TYPED_MAX_PASTE_SHARE,
@@ -652,7 +658,10 @@ def fuse(text_verdict: Verdict, signals: Signals, thresholds: Any, *,
 
     if big_foreign:
         if label == "uncertain":
-            if judged and p >= mid:  # type: ignore[operator]
+            if judged and p >= mid and held_back is not None:  # type: ignore[operator]
+                reasons.append(f"{paste_txt}; text score {p:.2f} >= {mid:.2f}, but "
+                               f"{held_back}: kept uncertain")
+            elif judged and p >= mid:  # type: ignore[operator]
                 label = "llm"
                 reasons.append(f"{paste_txt}; with text score {p:.2f} >= {mid:.2f}: "
                                "uncertain -> llm")
@@ -714,7 +723,29 @@ def judge(text: str, score: TextScore | None, info: ModelInfo, signals: Signals 
     """The served verdict: :func:`~service.verdict.decide` on the text, then :func:`fuse`
     with ``signals`` where there are any. The stream and ``crowdguard score`` both call this."""
     verdict = decide(text, score, info, familiarity=familiarity)
-    return verdict if signals is None else fuse(verdict, signals, info.thresholds)
+    if signals is None:
+        return verdict
+    return fuse(verdict, signals, info.thresholds, held_back=member_below_midpoint(score, info))
+
+
+def member_below_midpoint(score: TextScore | None, info: ModelInfo) -> str | None:
+    """For a panel: the first member (veto members too) whose score of the text is below
+    the midpoint of its own thresholds, said in words; ``None`` for a single model or
+    when every member is at or above it.
+
+    :func:`fuse` lets a large foreign paste lower the bar of ``llm`` from the ``llm``
+    threshold to that midpoint; a panel's rule is that every member must clear the bar,
+    so a member below it holds the verdict at ``uncertain``.
+    """
+    if score is None or not info.members or not score.members:
+        return None
+    for member_score, member in zip(score.members, info.members, strict=True):
+        mid = (float(member.thresholds.human) + float(member.thresholds.llm)) / 2.0
+        if member_score.p_llm < mid:
+            veto = " (veto)" if member.member_name in info.veto else ""
+            return (f"model {member.member_name}{veto} scores {member_score.p_llm:.2f} < "
+                    f"{mid:.2f}, the midpoint of its thresholds")
+    return None
 
 
 def _lower_task_copy(v: Verdict, signals: Signals, *, big_foreign: bool) -> Verdict:

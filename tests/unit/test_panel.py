@@ -17,6 +17,7 @@ from service.detector.model_dir import (Calibration, Familiarity, ModelInfo, Thr
                                         load_model_info, logit, mean_logit)
 from service.errors import InputError, ModelError
 from service.settings import DEFAULT_MODEL_DIR
+from service.signals import Signals, judge, member_below_midpoint
 from service.training.data import file_sha256, load_dataset, split_validation
 from service.training.panel import build_panel, parse_member, shared_validation
 from service.verdict import decide, unfamiliar_reason
@@ -190,6 +191,32 @@ def test_a_veto_member_votes_but_does_not_score(pc: float, verdict: str, head: s
     assert v.p_llm == pytest.approx(mean_logit([0.95, 0.85]))
     # it blocks human verdicts the same way: all must agree
     assert decide(PROSE, _veto_score(0.2, 0.05, pc), VETO_PANEL).verdict == "uncertain"
+
+
+FOREIGN_PASTE = Signals(events_available=True, n_pastes=1, paste_share=1.0,
+                        foreign_paste_share=0.9, foreign_paste_chars=450, typed_share=0.0)
+
+
+@pytest.mark.parametrize(("pa", "pb", "pc", "verdict", "held_by"), [
+    (0.8, 0.75, 0.6, "llm", None),             # every member at or above its midpoint
+    (0.8, 0.75, 0.5, "uncertain", "model nonnative (veto) scores 0.50 < 0.55"),
+    (0.55, 0.99, 0.9, "uncertain", "model minilm scores 0.55 < 0.60"),
+])
+def test_a_foreign_paste_lowers_every_members_bar_veto_included(
+        pa: float, pb: float, pc: float, verdict: str, held_by: str | None) -> None:
+    # text alone: uncertain; the panel score is above the midpoint of the panel's thresholds
+    score = _veto_score(pa, pb, pc)
+    assert decide(PROSE, score, VETO_PANEL).verdict == "uncertain"
+    assert score.p_llm >= (VETO_PANEL.thresholds.llm + VETO_PANEL.thresholds.human) / 2
+    v = judge(PROSE, score, VETO_PANEL, FOREIGN_PASTE)
+    assert v.verdict == verdict and v.p_llm == score.p_llm
+    if held_by is None:
+        assert v.reasons[-1].endswith("uncertain -> llm")
+        assert member_below_midpoint(score, VETO_PANEL) is None
+    else:
+        assert held_by in v.reasons[-1] and v.reasons[-1].endswith("kept uncertain")
+    # a single model has no members to hold it back
+    assert member_below_midpoint(score.members[0], A) is None
 
 
 def test_a_panel_with_a_veto_member_ranks_texts_as_the_others_do(tmp_path: Path) -> None:

@@ -389,6 +389,15 @@ def test_foreign_paste_raises_uncertain_to_llm_above_midpoint() -> None:
     assert "uncertain -> llm" in out.reasons[1]
 
 
+def test_foreign_paste_held_back_by_a_panel_member_stays_uncertain() -> None:
+    why = "model v (veto) scores 0.30 < 0.55, the midpoint of its thresholds"
+    out = fuse(V("uncertain", 0.6), FOREIGN_SIG, THR, held_back=why)
+    assert out.verdict == "uncertain"
+    assert out.reasons[-1].endswith(f"but {why}: kept uncertain")
+    # it only stops the paste from raising the verdict: an llm text verdict stays llm
+    assert fuse(V("llm", 0.95), FOREIGN_SIG, THR, held_back=why).verdict == "llm"
+
+
 def test_foreign_paste_below_midpoint_stays_uncertain() -> None:
     out = fuse(V("uncertain", 0.4), FOREIGN_SIG, THR)
     assert out.verdict == "uncertain"
