@@ -603,10 +603,13 @@ def _looks_abstained(v: Verdict) -> bool:
     return any(r.startswith("text score ") and r.endswith(" not used") for r in v.reasons)
 
 
-def _rests_on_reply_formula(v: Verdict, judged: bool, thresholds: Any) -> bool:
+def _rests_on_reply_formula(v: Verdict, judged: bool, thresholds: Any,
+                            held_back: str | None) -> bool:
     # decide() gave llm for a reply formula, and the text score alone would not have
+    # (for a panel, a member below the midpoint of its own thresholds is not saying llm)
     return (bool(v.reasons) and v.reasons[0].startswith(REPLY_FORMULA_REASON)
-            and not (judged and v.p_llm is not None and v.p_llm >= float(thresholds.llm)))
+            and not (judged and held_back is None and v.p_llm is not None
+                     and v.p_llm >= float(thresholds.llm)))
 
 
 def fuse(text_verdict: Verdict, signals: Signals, thresholds: Any, *,
@@ -618,7 +621,8 @@ def fuse(text_verdict: Verdict, signals: Signals, thresholds: Any, *,
     text (too short, not English); ``None`` infers it from ``decide``'s reasons.
     ``held_back`` says why a panel's member keeps the text score from counting as
     evidence (:func:`member_below_midpoint`: a member, veto members included, scores
-    the text below the midpoint of its own thresholds); ``None`` when none does. Then:
+    the text below the midpoint of its own thresholds); ``None`` when none does; it
+    counts in the paste rule and the reply-formula rule below. Then:
 
     * large foreign paste (share >= FOREIGN_PASTE_MIN_SHARE and >= FOREIGN_PASTE_MIN_CHARS):
       ``uncertain`` becomes ``llm`` only when ``p_llm >= mid``, the text was judged and
@@ -630,7 +634,8 @@ def fuse(text_verdict: Verdict, signals: Signals, thresholds: Any, *,
       speed within PLAUSIBLE_CPM): ``uncertain`` becomes ``human`` only when ``p_llm < mid``
       and the text was judged; an ``llm`` text verdict is kept, with the conflict stated,
       unless it rests on a chat assistant's reply formula alone (the text score below the
-      ``llm`` threshold): a formula typed by hand is the worker's own words, so ``uncertain``;
+      ``llm`` threshold, or a member held back): a formula typed by hand is the worker's
+      own words, so ``uncertain``;
     * a paste from the task material is stated, never used as evidence; when it makes up
       at least SOURCE_COPY_MIN_SHARE of the answer (and there is no large foreign paste),
       an ``llm`` text verdict becomes ``uncertain``: the text is the task's, not the worker's;
@@ -704,7 +709,8 @@ def fuse(text_verdict: Verdict, signals: Signals, thresholds: Any, *,
                                    "kept uncertain")
                 else:
                     reasons.append(f"{typed_txt}, but no usable text score: kept uncertain")
-            elif label == "llm" and _rests_on_reply_formula(text_verdict, judged, thresholds):
+            elif label == "llm" and _rests_on_reply_formula(text_verdict, judged, thresholds,
+                                                               held_back):
                 label = "uncertain"
                 reasons.append(f"{typed_txt}: the reply formula was typed, not pasted, and "
                                "the text score alone does not say llm: llm -> uncertain")

@@ -456,6 +456,10 @@ def test_a_reply_formula_typed_by_hand_is_not_llm_on_its_own() -> None:
     assert high.verdict == "llm" and high.reasons[-1].endswith("but text score says llm")
     # pasted from outside the task, the formula stands
     assert fuse(V("llm", 0.1, formula, "text score 0.10"), FOREIGN_SIG, THR).verdict == "llm"
+    # a panel's score says llm but a member (here the veto member) does not: not llm alone
+    held = fuse(V("llm", 0.95, formula, "text score 0.95"), TYPED_SIG, THR,
+                held_back="model v (veto) scores 0.30 < 0.55, the midpoint of its thresholds")
+    assert held.verdict == "uncertain" and held.reasons[-1].endswith("llm -> uncertain")
 
 
 def test_implausible_typing_speed_is_not_evidence() -> None:
