@@ -31,8 +31,7 @@ sys.path.insert(0, str(ROOT))
 from service.detector import Detector  # noqa: E402
 from service.errors import CrowdguardError  # noqa: E402
 from service.evaluation import binomial_interval  # noqa: E402
-from service.records import parse_label, read_records  # noqa: E402
-from service.scoring import TEXT_FIELDS  # noqa: E402
+from service.scoring import read_labelled  # noqa: E402
 from service.settings import DEFAULT_MODEL_DIR, cpu_count  # noqa: E402
 from service.signals import Signals, fuse, judge  # noqa: E402
 from service.verdict import decide  # noqa: E402
@@ -47,18 +46,7 @@ def pasted(text: str) -> Signals:
 
 
 def verdicts(detector: Detector, path: Path) -> tuple[list[int], dict[str, list[str]]]:
-    records = list(read_records(path))
-    texts, y = [], []
-    for rec in records:
-        if rec.error:
-            raise SystemExit(f"{rec.where}: {rec.error}")
-        text = next((rec.fields[k] for k in TEXT_FIELDS if k in rec.fields), None)
-        if not isinstance(text, str) or not text.strip():
-            raise SystemExit(f"{rec.where}: no text to score (a non-empty string in one of "
-                             f"{', '.join(TEXT_FIELDS)})")
-        texts.append(text)
-        y.append(parse_label(rec.fields.get("label", rec.fields.get("labels")),
-                             source=rec.source, line=rec.line))
+    texts, y = read_labelled(path)
     info = detector.info
     out: dict[str, list[str]] = {way: [] for way in WAYS}
     for text, score in zip(texts, detector.score(texts), strict=True):

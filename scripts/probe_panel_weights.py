@@ -28,8 +28,7 @@ from service.detector import Detector  # noqa: E402
 from service.detector.model_dir import logit  # noqa: E402
 from service.errors import CrowdguardError  # noqa: E402
 from service.evaluation import accuracy, auroc  # noqa: E402
-from service.records import parse_label, read_records  # noqa: E402
-from service.scoring import TEXT_FIELDS  # noqa: E402
+from service.scoring import read_labelled  # noqa: E402
 from service.training.panel import shared_validation  # noqa: E402
 
 
@@ -44,17 +43,8 @@ def log_loss(z: np.ndarray, y: np.ndarray) -> float:
 
 
 def labelled(path: Path) -> tuple[list[str], np.ndarray]:
-    texts, y = [], []
-    for rec in read_records(path):
-        if rec.error:
-            raise SystemExit(f"{rec.where}: {rec.error}")
-        text = next((rec.fields[k] for k in TEXT_FIELDS if k in rec.fields), None)
-        if not isinstance(text, str) or not text.strip():
-            raise SystemExit(f"{rec.where}: no text to score (a non-empty string in one of "
-                             f"{', '.join(TEXT_FIELDS)})")
-        texts.append(text)
-        y.append(parse_label(rec.fields.get("label", rec.fields.get("labels")),
-                             source=rec.source, line=rec.line))
+    """Texts and labels of a labelled file (:func:`service.scoring.read_labelled`)."""
+    texts, y = read_labelled(path)
     return texts, np.array(y)
 
 

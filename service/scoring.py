@@ -28,7 +28,7 @@ from .records import Record, parse_label, read_records
 from .signals import Signals, compute_signals, judge
 from .verdict import Verdict, unfamiliar_reason
 
-__all__ = ["ScoredRow", "score_records", "score_file", "evaluate_files"]
+__all__ = ["ScoredRow", "score_records", "score_file", "evaluate_files", "read_labelled"]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,25 @@ def _text_of(rec: Record) -> tuple[str | None, str | None]:
                 return None, f"field {key!r} is {type(value).__name__}, not a string"
             return value, None
     return None, "missing field 'text'"
+
+
+def read_labelled(path: str | Path) -> tuple[list[str], list[int]]:
+    """The texts of a labelled file and their labels (1 = LLM), in file order.
+
+    Raises :class:`InputError` naming the file and line of the first record
+    without a usable text or label, so nothing is scored from a broken file.
+    """
+    texts: list[str] = []
+    labels: list[int] = []
+    for rec in read_records(path):
+        text, problem = _text_of(rec)
+        if problem is not None or not (text or "").strip():
+            raise InputError(problem or "empty text", source=rec.source, line=rec.line,
+                             reason="unscorable")
+        texts.append(text)  # type: ignore[arg-type]
+        labels.append(parse_label(rec.fields.get("label", rec.fields.get("labels")),
+                                  source=rec.source, line=rec.line))
+    return texts, labels
 
 
 def _signals_of(rec: Record, text: str) -> Signals | None:

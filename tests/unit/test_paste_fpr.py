@@ -4,11 +4,13 @@ default panel. All texts here are invented."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
 from service.detector import Detector
+from service.errors import InputError
 from service.settings import DEFAULT_MODEL_DIR
 from service.signals import FOREIGN_PASTE_MIN_CHARS, FOREIGN_PASTE_MIN_SHARE
 
@@ -65,8 +67,12 @@ def test_the_paste_rule_only_adds_llm_verdicts_and_members_only_take_them_away(
         assert text == "human" or pasted != "human"  # a paste never makes human
 
 
-def test_bad_input_is_refused_with_file_and_line(mod, tmp_path: Path) -> None:
+def test_bad_input_is_refused_with_file_and_line(mod, tmp_path: Path, monkeypatch) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text('{"text": "ok", "label": "human"}\n{"label": "llm"}\n')
-    with pytest.raises(SystemExit, match="bad.jsonl:2"):
+    with pytest.raises(InputError, match="bad.jsonl:2: missing field 'text'"):
         mod.verdicts(Detector.load(DEFAULT_MODEL_DIR / "minilm"), path)
+    monkeypatch.setattr(sys, "argv", ["paste_fpr.py", "--model",
+                                      str(DEFAULT_MODEL_DIR / "minilm"), str(path)])
+    with pytest.raises(SystemExit, match="bad.jsonl:2"):
+        mod.main()

@@ -57,3 +57,19 @@ def test_labels_and_aliases():
     assert parse_label(" real ", source="f", line=1) == 0
     with pytest.raises(InputError, match=r"f:7: unknown label 'maybe'"):
         parse_label("maybe", source="f", line=7)
+
+
+def test_read_labelled_gives_texts_and_labels_or_names_the_bad_line(tmp_path):
+    from service.scoring import read_labelled
+
+    good = tmp_path / "good.csv"
+    good.write_text('text,labels\n"one, two",real\nthree,synthetic\n')
+    assert read_labelled(good) == (["one, two", "three"], [0, 1])
+    for body, message in [('{"text": " ", "label": "human"}\n', "good2.jsonl:1: empty text"),
+                          ('{"text": "a", "label": "human"}\n{"text": "b", "label": "bot"}\n',
+                           "good2.jsonl:2"),
+                          ('{"text": 5, "label": "llm"}\n', "is int, not a string")]:
+        bad = tmp_path / "good2.jsonl"
+        bad.write_text(body)
+        with pytest.raises(InputError, match=message):
+            read_labelled(bad)
