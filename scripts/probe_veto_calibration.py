@@ -39,11 +39,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from probe_panel_weights import labelled, member_logits  # noqa: E402
+from probe_panel_weights import member_logits  # noqa: E402
 
 from service.detector import Detector  # noqa: E402
 from service.errors import CrowdguardError  # noqa: E402
 from service.evaluation import accuracy, auroc, expected_calibration_error  # noqa: E402
+from service.scoring import read_labelled  # noqa: E402
 from service.settings import cpu_count  # noqa: E402
 from service.training.panel import shared_validation  # noqa: E402
 
@@ -86,7 +87,8 @@ def figures(y: np.ndarray, s: np.ndarray) -> str:
     a = auroc(y, s)
     p = _sigmoid(s)
     human = p[y == 0]
-    return (f"AUROC {'-' if a is None else f'{a:.4f}'}, ECE {expected_calibration_error(y, p):.3f}, "
+    return (f"AUROC {'-' if a is None else f'{a:.4f}'}, "
+            f"ECE {expected_calibration_error(y, p):.3f}, "
             f"accuracy {accuracy(y, p):.3f}, mean p_llm of humans "
             f"{'-' if not human.size else f'{human.mean():.3f}'} (n={len(y)})")
 
@@ -112,7 +114,7 @@ def main() -> int:
         veto = names.index(info.veto[0])
         scoring = [i for i in range(len(names)) if i != veto]
         val = shared_validation([m.raw for m in info.members], args.data)
-        tests = [(path, *labelled(path)) for path in args.test]  # bad input fails before scoring
+        tests = [(path, *read_labelled(path)) for path in args.test]  # bad input fails first
     except CrowdguardError as exc:
         raise SystemExit(str(exc)) from exc
 
@@ -137,7 +139,8 @@ def main() -> int:
         weights[form] = fit_logistic(x, yv, args.l2)
         print(f"  validation {form} (out of fold): {figures(yv, oof)}; "
               f"weights on all: {np.round(weights[form], 3).tolist()}")
-    for path, texts, y in tests:
+    for path, texts, labels in tests:
+        y = np.asarray(labels)
         tz, tv = zv(texts)
         for form in FORMS:
             x = features(form, tz, tv)

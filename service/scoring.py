@@ -80,14 +80,20 @@ def read_labelled(path: str | Path) -> tuple[list[str], list[int]]:
     texts: list[str] = []
     labels: list[int] = []
     for rec in read_records(path):
-        text, problem = _text_of(rec)
-        if problem is not None or not (text or "").strip():
-            raise InputError(problem or "empty text", source=rec.source, line=rec.line,
-                             reason="unscorable")
-        texts.append(text)  # type: ignore[arg-type]
-        labels.append(parse_label(rec.fields.get("label", rec.fields.get("labels")),
-                                  source=rec.source, line=rec.line))
+        text, label = _labelled(rec)
+        texts.append(text)
+        labels.append(label)
     return texts, labels
+
+
+def _labelled(rec: Record) -> tuple[str, int]:
+    """The record's text and label (1 = LLM); :class:`InputError` naming file and line."""
+    text, problem = _text_of(rec)
+    if problem is not None or text is None or not text.strip():
+        raise InputError(problem or "empty text", source=rec.source, line=rec.line,
+                         reason="unscorable")
+    return text, parse_label(rec.fields.get("label", rec.fields.get("labels")),
+                             source=rec.source, line=rec.line)
 
 
 def _signals_of(rec: Record, text: str) -> Signals | None:
@@ -167,16 +173,12 @@ def evaluate_files(detector: Detector, paths: Iterable[str | Path], *,
         groups: dict[str, list[int]] = defaultdict(list)
         for row in rows:
             rec = row.record
-            text, problem = _text_of(rec)
-            if problem is not None or not (text or "").strip():
-                raise InputError(problem or "empty text", source=rec.source, line=rec.line,
-                                 reason="unscorable")
-            label = rec.fields.get("label", rec.fields.get("labels"))
-            y.append(parse_label(label, source=rec.source, line=rec.line))
+            text, label = _labelled(rec)
+            y.append(label)
             p.append(row.verdict.p_llm if row.verdict.p_llm is not None else 0.5)
             v.append(row.verdict.verdict)
             if checked:
-                v_off.append(judge(text or "", row.score, info, row.signals,
+                v_off.append(judge(text, row.score, info, row.signals,
                                    familiarity=False).verdict)
                 far.append(row.score is not None
                            and unfamiliar_reason(row.score, info) is not None)
