@@ -58,7 +58,7 @@ Sources (``group``):
   learners' essays (Liang et al. 2023). Lines are cut into sentences first, since some
   books hold a chapter a line. Most of these files are not UTF-8 but GB18030 (the
   package's Chinese encoding, with a few symbols such as ℃); a file that is not UTF-8
-  is read as GB18030, undecodable bytes replaced. The set's transcripts of animated
+  is read as GB18030, undecodable bytes replaced and counted on standard error. The set's transcripts of animated
   series are not read.
 
 The package's sports news is left out: its English reads as machine translation.
@@ -233,7 +233,11 @@ def decode_or_skip(name: str, data: bytes, *, fallback: str | None = None) -> st
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         if fallback:
-            return data.decode(fallback, errors="replace")
+            text = data.decode(fallback, errors="replace")
+            if bad := text.count("\ufffd"):
+                print(f"{name}: not UTF-8, read as {fallback}; {bad} undecodable bytes "
+                      "replaced with U+FFFD", file=sys.stderr)
+            return text
         print(f"skipped {name}: not UTF-8 ({exc.reason} at byte {exc.start})", file=sys.stderr)
         return None
 

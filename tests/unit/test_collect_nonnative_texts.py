@@ -200,7 +200,7 @@ def test_bad_paths_are_clear_errors(mod, tmp_path, capsys, make, message):
     assert not (tmp_path / "out.jsonl").exists()
 
 
-def test_childrens_books_are_cut_into_sentence_passages(mod, tmp_path):
+def test_childrens_books_are_cut_into_sentence_passages(mod, tmp_path, capsys):
     """The children's set: a chapter on one line is cut into sentences and joined into
     passages of at least 120 words; a GB18030 file (with ℃) is read; the transcripts of
     animated series (29-36) are not read."""
@@ -208,7 +208,7 @@ def test_childrens_books_are_cut_into_sentence_passages(mod, tmp_path):
     chapter = " ".join(sentence.format(n=i) for i in range(20))  # 20 sentences of 19 words
     news = "It was 2℃ in the city this morning.\n" + chapter + "\n"
     folder = tmp_path / "kids"
-    files = {f"{mod.KIDS}23_Time_for_kids_News.txt": news.encode("gb18030"),
+    files = {f"{mod.KIDS}23_Time_for_kids_News.txt": news.encode("gb18030") + b"\xff",
              f"{mod.KIDS}05_Story.txt": chapter.encode(),
              f"{mod.KIDS}36_Cartoon.txt": chapter.encode()}
     for name, data in files.items():
@@ -216,6 +216,9 @@ def test_childrens_books_are_cut_into_sentence_passages(mod, tmp_path):
         (folder / name).write_bytes(data)
     out = tmp_path / "out.jsonl"
     assert mod.main([str(folder), str(out), "--only", "kids-news", "kids-fiction"]) == 0
+    # a byte no encoding can read is replaced, and said
+    assert ("23_Time_for_kids_News.txt: not UTF-8, read as gb18030; 1 undecodable bytes "
+            "replaced with U+FFFD") in capsys.readouterr().err
     rows = _rows(out)
     story = [r for r in rows if r["group"] == "kids-fiction"]
     # 7 sentences of 19 words reach 120; 20 sentences give 2 passages and a short remainder
