@@ -58,8 +58,8 @@ Sources (``group``):
   learners' essays (Liang et al. 2023). Lines are cut into sentences first, since some
   books hold a chapter a line. Most of these files are not UTF-8 but GB18030 (the
   package's Chinese encoding, with a few symbols such as ℃); a file that is not UTF-8
-  is read as GB18030, undecodable bytes replaced and counted on standard error. The set's transcripts of animated
-  series are not read.
+  is read as GB18030, undecodable bytes replaced and counted on standard error. The
+  set's transcripts of animated series are not read.
 
 The package's sports news is left out: its English reads as machine translation.
 
