@@ -246,7 +246,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 # -- parser --------------------------------------------------------------------------
 INT8_BITS_HELP = ("width of the int8 file's MatMul weights: 7 runs correctly on every x86 CPU; "
                   "8 follows fp32 more closely but needs a CPU with VNNI (AVX512-VNNI or "
-                  "AVX-VNNI) or ARM, and such a model refuses to load on other x86 CPUs")
+                  "AVX-VNNI) or ARM: such a model refuses to load on other x86 CPUs, and "
+                  "train and refinish refuse to make one there")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from ..detector.backend import int8_saturates
 from ..detector.familiarity import FAMILIARITY_FILE
 from ..detector.model_dir import int8_weight_bits as recorded_weight_bits, load_model_info
 from ..errors import InputError, ModelError, TrainingError
@@ -422,8 +423,28 @@ def _check_args(epochs: int, batch_size: int, lr: float, max_length: int,
 
 
 def _check_weight_bits(bits: int) -> None:
+    """Fail before any work when ``bits`` is not a width, or one this CPU cannot score."""
     if bits not in INT8_WEIGHT_BITS:
         raise TrainingError(f"int8_weight_bits must be 7 or 8 (got {bits})")
+    _check_cpu_for_weight_bits(bits, int8_saturates())
+
+
+def _check_cpu_for_weight_bits(bits: int, saturates: bool | None) -> None:
+    """Refuse 8-bit int8 weights where this CPU's int8 kernels saturate with them.
+
+    Calibration scores the validation texts with the int8 file, so an int8 file
+    this CPU cannot score correctly cannot be finished here either: without this
+    check ``train`` would fine-tune for an hour and then fail. ``saturates`` is
+    :func:`~service.detector.backend.int8_saturates` of this CPU; when its flags
+    cannot be read (None) the loader warns and training goes on.
+    """
+    if bits == 8 and saturates:
+        raise TrainingError(
+            "8-bit int8 weights (--int8-weight-bits 8, or the width of the model being "
+            "re-finished) need a CPU with VNNI (AVX512-VNNI or AVX-VNNI) or ARM: calibration "
+            "scores the validation texts with the int8 file, and this x86 CPU's int8 kernels "
+            "saturate with 8-bit weights. Use --int8-weight-bits 7 here, or run this on a CPU "
+            "with VNNI")
 
 
 @dataclass(frozen=True)

@@ -171,6 +171,7 @@ def test_train_export_calibrate_and_load(tiny_data: Path, tmp_path: Path,
 @pytest.mark.timeout(300)
 def test_refinish_redoes_the_steps_after_export_on_the_same_split(
         tiny_data: Path, tmp_path: Path) -> None:
+    from service.detector.backend import int8_saturates
     from service.errors import InputError, TrainingError
     from service.training import refinish_model, train_model
 
@@ -201,9 +202,20 @@ def test_refinish_redoes_the_steps_after_export_on_the_same_split(
     assert before["evaluations"] == [{"set": "old", "metrics": {}}]
     assert again["version"] == first["version"]  # kept unless a new one is given
     assert refinish_model(out, files, version="9.9.9")["version"] == "9.9.9"
-    # 8-bit int8 weights on request; a later refinish keeps the width the model has
-    assert refinish_model(out, files, int8_weight_bits=8)["quantization"]["reduce_range"] is False
-    assert refinish_model(out, files)["quantization"]["reduce_range"] is False
+    # 8-bit int8 weights on request; a later refinish keeps the width the model has. On a
+    # CPU whose int8 kernels saturate with them, train and refinish refuse before any work
+    if int8_saturates():
+        kept = (out / "crowdguard-model.json").read_bytes()
+        with pytest.raises(TrainingError, match="need a CPU with VNNI"):
+            refinish_model(out, files, int8_weight_bits=8)
+        assert (out / "crowdguard-model.json").read_bytes() == kept
+        with pytest.raises(TrainingError, match="need a CPU with VNNI"):
+            train_model(files, tmp_path / "never", epochs=1, int8_weight_bits=8, progress=False)
+        assert not (tmp_path / "never").exists()
+    else:
+        assert refinish_model(out, files, int8_weight_bits=8)["quantization"]["reduce_range"] \
+            is False
+        assert refinish_model(out, files)["quantization"]["reduce_range"] is False
     with pytest.raises(TrainingError, match="int8_weight_bits must be 7 or 8"):
         refinish_model(out, files, int8_weight_bits=4)
     other = tmp_path / "other.jsonl"
@@ -215,7 +227,8 @@ def test_refinish_redoes_the_steps_after_export_on_the_same_split(
 @pytest.mark.timeout(300)
 def test_cross_fitting_serves_the_fold_models_as_a_panel_calibrated_out_of_fold(
         tiny_data: Path, tmp_path: Path) -> None:
-    from service.detector import Detector
+    from service.detector import Detector, load_model_info
+    from service.detector.backend import int8_saturates
     from service.errors import InputError, TrainingError
     from service.training import train_model
     from service.training.panel import build_panel
@@ -265,18 +278,23 @@ def test_cross_fitting_serves_the_fold_models_as_a_panel_calibrated_out_of_fold(
         for key in ("calibration", "thresholds", "files", "quantization", "training"):
             assert after.get(key) == before.get(key), key
         assert "refinished_at" in after
-    wide = refinish_model(out, [tiny_data], version="cf8", int8_weight_bits=8)
-    assert wide["version"] == "cf8" and wide["cross_fit"] == meta["cross_fit"]
-    for k in (1, 2, 3):
-        m = orjson.loads((out / f"fold-{k}" / "crowdguard-model.json").read_bytes())
-        assert m["version"] == f"cf8-fold{k}"
-        # int8 in 8 bits, unless it broke these tiny models and fp32 is served
-        if m["files"]["cpu"] == "model.int8.onnx":
-            assert m["quantization"]["reduce_range"] is False
-            assert "8-bit weights, which need a CPU with VNNI" in \
-                (out / f"fold-{k}" / "MODEL_CARD.md").read_text(encoding="utf-8")
-        else:
-            assert "quantization" not in m
+    if int8_saturates():  # 8-bit weights refused up front on this CPU, the panel untouched
+        with pytest.raises(TrainingError, match="need a CPU with VNNI"):
+            refinish_model(out, [tiny_data], version="cf8", int8_weight_bits=8)
+        assert load_model_info(out).raw["version"] == "cf"
+    else:
+        wide = refinish_model(out, [tiny_data], version="cf8", int8_weight_bits=8)
+        assert wide["version"] == "cf8" and wide["cross_fit"] == meta["cross_fit"]
+        for k in (1, 2, 3):
+            m = orjson.loads((out / f"fold-{k}" / "crowdguard-model.json").read_bytes())
+            assert m["version"] == f"cf8-fold{k}"
+            # int8 in 8 bits, unless it broke these tiny models and fp32 is served
+            if m["files"]["cpu"] == "model.int8.onnx":
+                assert m["quantization"]["reduce_range"] is False
+                assert "8-bit weights, which need a CPU with VNNI" in \
+                    (out / f"fold-{k}" / "MODEL_CARD.md").read_text(encoding="utf-8")
+            else:
+                assert "quantization" not in m
     kept = orjson.loads((out / "crowdguard-model.before-refinish.json").read_bytes())
     assert kept["version"] == "cf"
     assert [p.name for p in tmp_path.iterdir() if p.name != "tiny.jsonl"] == ["model"]

@@ -229,6 +229,17 @@ def test_8_bit_int8_weights_are_refused_where_they_would_saturate(tmp_path, capl
         assert Detector.load(d).info.raw["quantization"]["reduce_range"] is False
 
 
+def test_training_refuses_8_bit_int8_weights_where_they_would_saturate():
+    from service.errors import TrainingError
+    from service.training.train import _check_cpu_for_weight_bits
+
+    with pytest.raises(TrainingError, match=r"need a CPU with VNNI .* --int8-weight-bits 7"):
+        _check_cpu_for_weight_bits(8, saturates=True)
+    _check_cpu_for_weight_bits(8, saturates=False)  # VNNI or ARM
+    _check_cpu_for_weight_bits(8, saturates=None)  # flags unknown: the loader warns later
+    _check_cpu_for_weight_bits(7, saturates=True)  # 7-bit weights: any CPU
+
+
 @pytest.mark.parametrize("quantization, bits", [
     ({"reduce_range": True}, 7), ({"reduce_range": False}, 8), ({}, 7), (None, 7)])
 def test_the_recorded_int8_weight_width(quantization, bits):
