@@ -437,6 +437,14 @@ def _validation_cell(val: dict[str, Any], key: str) -> str:
     return _fmt(val.get(key))
 
 
+#: The cards' words on verdicts across kinds of CPU (docs/detector-results.md#avx2-portability).
+CPU_KIND_NOTE = (
+    "A verdict is reproducible on one kind of CPU, not across kinds: onnxruntime rounds "
+    "differently on x86 CPUs with VNNI and without it (AVX2 only), so a text on the edge of a "
+    "threshold can get another verdict (the default 0.10.0 on 3,785 held-out texts, "
+    "2026-12-07: no `llm` verdict changed, at least 7 moved between `human` and `uncertain`).")
+
+
 def render_panel_card(meta: dict[str, Any]) -> str:
     """The card (Markdown) of a panel directory: its members, rule and figures."""
     val = meta.get("validation") or {}
@@ -504,7 +512,7 @@ def render_panel_card(meta: dict[str, Any]) -> str:
             "than its most cautious member, and detects no more LLM texts than its least eager "
             "one. "
             "Everything else each member's card says about its data and its limits holds for "
-            "the panel. Inference costs the sum of the members' time.\n")
+            "the panel. Inference costs the sum of the members' time. " + CPU_KIND_NOTE + "\n")
 
 
 def render_model_card(meta: dict[str, Any]) -> str:
@@ -638,6 +646,7 @@ difference of calibrated probability is {_fmt(agree.get('max_abs_dp'), 4)}.
 - **Calibration** was fitted on a small validation set; probabilities are
   approximate, particularly near 0 and 1.
 - English only; other languages are out of scope.
+- **CPU kind**: {CPU_KIND_NOTE}
 """
 
 

@@ -35,3 +35,13 @@ def test_recorded_intervals_are_used_and_missing_figures_stay_n_a() -> None:
     card = render_model_card(_panel({}, [no_humans]))
     row = next(line for line in card.splitlines() if line.startswith("| llm only |"))
     assert "(≤" not in row
+
+
+def test_cards_say_verdicts_are_reproducible_on_one_kind_of_cpu() -> None:
+    from service.training.export import CPU_KIND_NOTE
+
+    assert "VNNI" in CPU_KIND_NOTE
+    assert CPU_KIND_NOTE in render_model_card(_panel({}, []))
+    single = render_model_card({"name": "m", "version": "0", "validation": {}, "training": {}})
+    limits = single[single.index("## Limitations"):]
+    assert f"- **CPU kind**: {CPU_KIND_NOTE}" in limits
