@@ -441,8 +441,8 @@ def _validation_cell(val: dict[str, Any], key: str) -> str:
 CPU_KIND_NOTE = (
     "A verdict is reproducible on one kind of CPU, not across kinds: onnxruntime rounds "
     "differently on x86 CPUs with VNNI and without it (AVX2 only), so a text on the edge of a "
-    "threshold can get another verdict (the default 0.10.0 on 3,785 held-out texts, "
-    "2026-12-07: no `llm` verdict changed, at least 7 moved between `human` and `uncertain`).")
+    "threshold can get another verdict (the default 0.10.0 on 5,885 held-out texts, "
+    "2026-12-07: no `llm` verdict changed, at least 12 moved between `human` and `uncertain`).")
 
 
 def render_panel_card(meta: dict[str, Any]) -> str:
