@@ -35,9 +35,9 @@ from ..detector.char_ngrams import (NGRAM_RANGE, WEIGHTS_FILE, CharNgramWeights,
 from ..detector.model_dir import CHAR_NGRAMS_KIND, load_model_info
 from ..errors import InputError, TrainingError
 from .calibrate import calibrate_margins
-from .data import Example, load_dataset, split_validation
+from .data import Example, load_dataset
 from .export import write_metadata, write_model_card
-from .train import ABSTAIN, LABEL_NAMES, TARGET_FNR
+from .train import ABSTAIN, LABEL_NAMES, TARGET_FNR, checked_split, dev_version
 
 __all__ = ["CHAR_NGRAMS_BASE", "C_GRID", "MAX_FEATURES", "MAX_CHARS", "MIN_DF",
            "train_char_ngrams"]
@@ -135,15 +135,10 @@ def train_char_ngrams(data: list[Path], out: Path, *, seed: int = 13,
     if out.exists() and any(out.iterdir()):
         raise TrainingError(f"{out} exists and is not empty; give a new directory")
     if version is None:
-        version = "dev-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%MZ")
+        version = dev_version()
     started = time.monotonic()
     dataset = load_dataset(data, group_field=group_field)
-    train, val = split_validation(dataset.examples, val_fraction, seed)
-    for part, rows in (("training", train), ("validation", val)):
-        if len({e.label for e in rows}) < 2:
-            raise InputError(f"the {part} split has only one label; training needs both "
-                             "human and llm texts (add data or change val_fraction)",
-                             reason="one_class")
+    train, val = checked_split(dataset.examples, val_fraction, seed)
     log.info("training a char n-gram model on %d texts, validating on %d", len(train), len(val))
     cut = [_cut(e) for e in tqdm(train, desc="reading", unit="text", disable=not progress)]
     vocab, idf = vocabulary(cut)

@@ -643,7 +643,7 @@ def train_model(data: list[Path], out: Path, *, base: str = DEFAULT_BASE, epochs
                             f"{balance_sources})")
     teacher_model = None if teacher is None else _load_teacher(teacher)  # fail fast
     if version is None:
-        version = "dev-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%MZ")
+        version = dev_version()
     started = time.monotonic()
     resolved = resolve_base(base)
     dataset = load_dataset(data, group_field=group_field)
@@ -655,12 +655,7 @@ def train_model(data: list[Path], out: Path, *, base: str = DEFAULT_BASE, epochs
         log.info("cross-fitting on %d texts: %d models, each trained without one fold "
                  "(%d duplicates dropped)", len(train), folds, dataset.duplicates)
     else:
-        train, val = split_validation(dataset.examples, val_fraction, seed)
-        for part, rows in (("training", train), ("validation", val)):
-            if len({e.label for e in rows}) < 2:
-                raise InputError(f"the {part} split has only one label; training needs both "
-                                 "human and llm texts (add data or change val_fraction)",
-                                 reason="one_class")
+        train, val = checked_split(dataset.examples, val_fraction, seed)
         log.info("training on %d texts, validating on %d (%d duplicates dropped)",
                  len(train), len(val), dataset.duplicates)
     recipe = _Recipe(resolved.path, resolved.name, epochs, seed, max_length, batch_size, lr,
@@ -724,6 +719,23 @@ def train_model(data: list[Path], out: Path, *, base: str = DEFAULT_BASE, epochs
              time.monotonic() - started, meta["validation"]["accuracy"],
              meta["validation"]["auroc"])
     return meta
+
+
+def dev_version() -> str:
+    """The version of a model trained without ``--version``: ``dev-<UTC time>``."""
+    return "dev-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%MZ")
+
+
+def checked_split(examples: Sequence[Example], val_fraction: float,
+                  seed: int) -> tuple[list[Example], list[Example]]:
+    """:func:`~.data.split_validation`, refusing a part with only one label (:class:`InputError`)."""
+    train, val = split_validation(examples, val_fraction, seed)
+    for part, rows in (("training", train), ("validation", val)):
+        if len({e.label for e in rows}) < 2:
+            raise InputError(f"the {part} split has only one label; training needs both "
+                             "human and llm texts (add data or change val_fraction)",
+                             reason="one_class")
+    return train, val
 
 
 def _train_char_ngrams(data: list[Path], out: Path, *, encoder_options: dict[str, Any],
