@@ -5,7 +5,8 @@ shipped default holds the int8 CPU file, the tokenizer and the training
 features of the familiarity check; on CUDA the int8 file runs. The metadata's ``files`` drop
 ``fp32``, and the model card is rendered again to say so. Refuses a directory
 whose CPU file *is* the fp32 one (int8 quantization broke that model).
-A panel directory (``crowdguard panel``) is shipped member by member, the same way.
+A panel directory (``crowdguard panel``) is shipped member by member, the same way; a
+char n-gram member (``train --base char-ngrams``, about 1 MB) is copied whole.
 
 Usage: python scripts/ship_model.py SRC_DIR [DST_DIR]   (default DST: models/crowdguard-detector)
 """
@@ -38,6 +39,12 @@ def _ship_files(src: Path, out: Path) -> dict:
         write_model_card(out, meta)
         return meta
     files = dict(meta["files"])
+    if meta.get("kind") == "char-ngrams":  # one small file serves every precision
+        for name in set(files.values()):
+            shutil.copy2(src / name, out / name)
+        shutil.copy2(src / METADATA_FILE, out / METADATA_FILE)
+        write_model_card(out, meta)
+        return meta
     if files.get("cpu") == files.get("fp32"):
         raise SystemExit(f"{src} serves fp32 on CPU (int8 broke it): too big to ship in git")
     files.pop("fp32", None)
