@@ -13,8 +13,8 @@ an encoder's files with its seed holds out the same texts), then:
 3. Platt calibration, thresholds and validation figures on the validation part
    (:func:`~.calibrate.calibrate_margins`, as for an encoder).
 
-Its settings were fixed before it was measured (docs/detector-results.md#char-ngram-veto)
-and are not options.
+Its settings are those of the probe that measured the idea first, scikit-learn's
+common choices (docs/detector-results.md#char-ngram-veto), and are not options.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from .export import write_metadata, write_model_card
 from .train import ABSTAIN, LABEL_NAMES, TARGET_FNR, checked_split, dev_version
 
 __all__ = ["CHAR_NGRAMS_BASE", "C_GRID", "MAX_FEATURES", "MAX_CHARS", "MIN_DF",
-           "train_char_ngrams"]
+           "train_char_ngrams", "vocabulary"]
 
 log = logging.getLogger(__name__)
 
