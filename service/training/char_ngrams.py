@@ -130,8 +130,9 @@ def train_char_ngrams(data: list[Path], out: Path, *, seed: int = 13,
     ``MODEL_CARD.md``. Raises :class:`InputError` for bad training data and
     :class:`TrainingError` for everything else that goes wrong.
     """
-    if not 0.0 < target_fpr < 1.0:
-        raise TrainingError(f"target_fpr must be in (0, 1), got {target_fpr}")
+    for option, value in (("target_fpr", target_fpr), ("val_fraction", val_fraction)):
+        if not 0.0 < value < 1.0:
+            raise TrainingError(f"{option} must be in (0, 1), got {value}")
     if out.exists() and any(out.iterdir()):
         raise TrainingError(f"{out} exists and is not empty; give a new directory")
     if version is None:

@@ -632,7 +632,10 @@ def train_model(data: list[Path], out: Path, *, base: str = DEFAULT_BASE, epochs
                                                    "splices": splices,
                                                    "head_epochs": head_epochs,
                                                    "balance_sources": balance_sources,
-                                                   "int8_weight_bits": int8_weight_bits != 7})
+                                                   "int8_weight_bits": int8_weight_bits != 7},
+                                  ignored={"epochs": epochs != 4, "lr": lr != 6e-5,
+                                           "max_length": max_length != 256,
+                                           "batch_size": batch_size != 16})
     _check_args(epochs, batch_size, lr, max_length, val_fraction, target_fpr, head_epochs, folds,
                 distill_weight, distill_temperature)
     _check_weight_bits(int8_weight_bits)
@@ -738,17 +741,23 @@ def checked_split(examples: Sequence[Example], val_fraction: float,
     return train, val
 
 
-def _train_char_ngrams(data: list[Path], out: Path, *, encoder_options: dict[str, Any],
-                       **kwargs: Any) -> dict[str, Any]:
-    """``base="char-ngrams"``: :func:`~.char_ngrams.train_char_ngrams`, refusing encoder options."""
+def _train_char_ngrams(data: list[Path], out: Path, *, encoder_options: dict[str, bool],
+                       ignored: dict[str, bool], **kwargs: Any) -> dict[str, Any]:
+    """``base="char-ngrams"``: :func:`~.char_ngrams.train_char_ngrams`.
+
+    Refuses the encoder options that would change what is trained
+    (``encoder_options``, those set) and warns about fine-tuning settings given
+    other than their defaults (``ignored``), which it does not use.
+    """
     from .char_ngrams import train_char_ngrams
 
     given = [name for name, value in encoder_options.items() if value]
     if given:
         raise TrainingError(f"--base {CHAR_NGRAMS_KIND} fits no encoder: "
                             f"{', '.join(given)} do not apply to it")
-    if not 0.0 < kwargs["val_fraction"] < 1.0:
-        raise TrainingError(f"val_fraction must be in (0, 1), got {kwargs['val_fraction']}")
+    unused = [name for name, value in ignored.items() if value]
+    if unused:
+        log.warning("--base %s fits no encoder: %s not used", CHAR_NGRAMS_KIND, ", ".join(unused))
     return train_char_ngrams(data, out, **kwargs)
 
 

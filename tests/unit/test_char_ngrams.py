@@ -123,11 +123,23 @@ def test_train_writes_a_loadable_calibrated_model(trained: tuple[Path, Path]) ->
     assert decide(" ".join(HUMAN), human, det.info).verdict == "human"
 
 
-def test_training_refuses_encoder_options(tmp_path: Path) -> None:
+@pytest.mark.parametrize("option", [["--folds", "4"], ["--val-fraction", "1.5"]])
+def test_training_refuses_encoder_options_and_bad_values(tmp_path: Path,
+                                                         option: list[str]) -> None:
     data = _training_file(tmp_path / "train.jsonl", n=20)
     code = main(["train", "--data", str(data), "--out", str(tmp_path / "m"), "--base",
-                 "char-ngrams", "--folds", "4"])
+                 "char-ngrams", *option])
     assert code == 2 and not (tmp_path / "m").exists()
+
+
+def test_training_warns_about_fine_tuning_settings_it_does_not_use(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from service.training import train_model
+
+    data = _training_file(tmp_path / "train.jsonl", n=20)
+    train_model([data], tmp_path / "m", base="char-ngrams", epochs=9, progress=False)
+    assert "fits no encoder: epochs not used" in caplog.text
+    assert (tmp_path / "m" / WEIGHTS_FILE).is_file()
 
 
 def test_refinish_refuses_a_char_model(trained: tuple[Path, Path]) -> None:
