@@ -99,6 +99,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_model(args: argparse.Namespace) -> int:
+    from .detector.model_dir import veto_tag
     from .model_report import check, describe
 
     settings = _settings_from(args)
@@ -108,9 +109,9 @@ def cmd_model(args: argparse.Namespace) -> int:
     report["check"] = check(detector)
     sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
     models = report["models"]
-    veto = set(report.get("veto") or ())
-    served = ", ".join(f"{m['directory']}{' (veto)' if m['directory'] in veto else ''}: "
-                       f"{m['file']}" for m in models)
+    served = ", ".join(f"{m['directory']}"
+                       f"{veto_tag(m['directory'], report.get('veto'), report.get('text_only_veto'))}"
+                       f": {m['file']}" for m in models)
     print(f"{report['model']} loads here ({report['kind']}, {report['device']}, "
           f"{report['precision']}; {served}); the check text scored in "
           f"{report['check']['seconds']:.2f} s: {report['check']['verdict']}", file=sys.stderr)
@@ -180,6 +181,7 @@ def cmd_panel(args: argparse.Namespace) -> int:
     setup_logging("INFO", "console")
     meta = build_panel([parse_member(m) for m in args.member], Path(args.out), name=args.name,
                        version=args.version, veto=args.veto,
+                       text_only_veto=args.text_only_veto,
                        data=[Path(p) for p in args.data] if args.data else None)
     val = meta.get("validation") or {}
     print(f"panel {args.out} of {', '.join(meta['members'])} written"
@@ -348,6 +350,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a member whose verdict counts under the rule but whose score is left "
                         "out of p_llm: it can block a verdict, never move the score "
                         "(repeatable)")
+    p.add_argument("--text-only-veto", action="append", default=[], metavar="NAME",
+                   help="a veto member (as --veto) that holds back verdicts on the text only: "
+                        "a large paste from outside the task needs every other member at the "
+                        "midpoint of its thresholds, not this one (repeatable)")
     p.add_argument("--data", nargs="+", help="the files the members were trained on, unchanged: "
                                              "the panel is then measured on the validation "
                                              "texts no member trained on")

@@ -48,6 +48,7 @@ def describe(detector: Detector) -> dict[str, Any]:
         "kind": info.raw.get("kind", "model"),
         "rule": info.raw.get("rule") if info.members else None,
         "veto": list(info.veto) if info.members else None,
+        "text_only_veto": list(info.text_only_veto) if info.members else None,
         "device": next((m.session.device for m in members if m.session is not None), "cpu"),
         "precision": detector.precision,
         "size_bytes": _dir_bytes(info.path),

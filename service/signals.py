@@ -70,6 +70,7 @@ import orjson
 from .errors import InputError
 from .schema import parse_time
 from .text import normalize
+from .detector.model_dir import veto_tag
 from .verdict import REPLY_FORMULA_REASON, Verdict, decide
 
 if TYPE_CHECKING:
@@ -620,7 +621,8 @@ def fuse(text_verdict: Verdict, signals: Signals, thresholds: Any, *,
     ``mid`` is their midpoint. ``abstained`` says the text model declined to judge the
     text (too short, not English); ``None`` infers it from ``decide``'s reasons.
     ``held_back`` says why a panel's member keeps the text score from counting as
-    evidence (:func:`member_below_midpoint`: a member, veto members included, scores
+    evidence (:func:`member_below_midpoint`: a member, veto members included but not
+    text-only ones (``crowdguard panel --text-only-veto``), scores
     the text below the midpoint of its own thresholds); ``None`` when none does; it
     counts in the paste rule and the reply-formula rule below. Then:
 
@@ -735,9 +737,9 @@ def judge(text: str, score: TextScore | None, info: ModelInfo, signals: Signals 
 
 
 def member_below_midpoint(score: TextScore | None, info: ModelInfo) -> str | None:
-    """For a panel: the first member (veto members too) whose score of the text is below
-    the midpoint of its own thresholds, said in words; ``None`` for a single model or
-    when every member is at or above it.
+    """For a panel: the first member (veto members too, but not text-only ones) whose
+    score of the text is below the midpoint of its own thresholds, said in words;
+    ``None`` for a single model or when every such member is at or above it.
 
     :func:`fuse` lets a large foreign paste lower the bar of ``llm`` from the ``llm``
     threshold to that midpoint; a panel's rule is that every member must clear the bar,
@@ -746,9 +748,11 @@ def member_below_midpoint(score: TextScore | None, info: ModelInfo) -> str | Non
     if score is None or not info.members or not score.members:
         return None
     for member_score, member in zip(score.members, info.members, strict=True):
+        if member.member_name in info.text_only_veto:
+            continue
         mid = (float(member.thresholds.human) + float(member.thresholds.llm)) / 2.0
         if member_score.p_llm < mid:
-            veto = " (veto)" if member.member_name in info.veto else ""
+            veto = veto_tag(member.member_name, info.veto)
             return (f"model {member.member_name}{veto} scores {member_score.p_llm:.2f} < "
                     f"{mid:.2f}, the midpoint of its thresholds")
     return None

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from .detector.model_dir import ModelInfo
+from .detector.model_dir import ModelInfo, veto_tag
 from .detector.detector import TextScore
 from .text import assistant_reply_formula, english_score, normalize, word_count
 
@@ -80,7 +80,7 @@ def _by_thresholds(p: float, info: ModelInfo) -> tuple[VerdictLabel, str]:
 
 
 def _by_panel(score: TextScore, info: ModelInfo) -> tuple[VerdictLabel, tuple[str, ...]]:
-    said = [(m.member_name + (" (veto)" if m.member_name in info.veto else ""),
+    said = [(m.member_name + veto_tag(m.member_name, info.veto, info.text_only_veto),
              *_by_thresholds(s.p_llm, m))
             for s, m in zip(score.members, info.members, strict=True)]
     labels = [label for _, label, _ in said]

@@ -21,7 +21,10 @@ calibration is the identity, and its thresholds (used by the behaviour fusion
 of :mod:`service.signals`) are the members' thresholds joined the same way.
 Members named in ``"veto"`` vote under the rule but are left out of ``p_llm``
 and of the joined thresholds: they can block a verdict, never move the score,
-so a panel with a veto member ranks texts as the others do alone.
+so a panel with a veto member ranks texts as the others do alone. Veto members
+also named in ``"text_only_veto"`` block verdicts on the text only: the
+behaviour rules of :mod:`service.signals` (a large paste from outside the task)
+do not wait for them (:func:`veto_tag` says which kind a member is).
 
 :func:`load_model_info` checks all of it up front and says what
 is missing, so a worker never starts with a half-usable model.
@@ -40,7 +43,7 @@ from ..errors import ModelError
 
 __all__ = ["METADATA_FILE", "FORMAT", "PANEL_KIND", "CHAR_NGRAMS_KIND", "PANEL_RULES",
            "ModelInfo", "Thresholds", "Calibration", "Familiarity", "load_model_info",
-           "mean_logit", "logit", "int8_weight_bits"]
+           "mean_logit", "logit", "int8_weight_bits", "veto_tag"]
 
 METADATA_FILE = "crowdguard-model.json"
 FORMAT = 1
@@ -121,6 +124,8 @@ class ModelInfo:
     """The member models of a panel directory; empty for a single model."""
     veto: tuple[str, ...] = ()
     """Names of the panel's members that vote but do not score (``"veto"``)."""
+    text_only_veto: tuple[str, ...] = ()
+    """The veto members that the behaviour rules leave out (``"text_only_veto"``)."""
 
     @property
     def label(self) -> str:
@@ -149,6 +154,13 @@ class ModelInfo:
 
     def file(self, role: str) -> Path:
         return self.path / self.files[role]
+
+
+def veto_tag(name: str, veto: Any, text_only_veto: Any = ()) -> str:
+    """How reasons, reports and cards mark a panel member: " (veto)", " (veto, text only)" or ""."""
+    if name in (text_only_veto or ()):
+        return " (veto, text only)"
+    return " (veto)" if name in (veto or ()) else ""
 
 
 def _need(meta: dict[str, Any], key: str, kind: type | tuple[type, ...], where: Path) -> Any:
@@ -261,6 +273,11 @@ def _load_panel(root: Path, meta: dict[str, Any], meta_path: Path) -> ModelInfo:
     veto = meta.get("veto", [])
     if not isinstance(veto, list) or not all(isinstance(n, str) and n in names for n in veto):
         raise ModelError(f"{meta_path}: \"veto\" lists members of the panel, got {veto!r}")
+    text_only = meta.get("text_only_veto", [])
+    if not isinstance(text_only, list) or not all(isinstance(n, str) and n in veto
+                                                  for n in text_only):
+        raise ModelError(f"{meta_path}: \"text_only_veto\" lists veto members of the panel, "
+                         f"got {text_only!r}")
     scorers = [m for m, n in zip(members, names, strict=True) if n not in veto]
     if not scorers:
         raise ModelError(f"{meta_path}: every member is a veto member; at least one must "
@@ -285,4 +302,5 @@ def _load_panel(root: Path, meta: dict[str, Any], meta_path: Path) -> ModelInfo:
         raw=meta,
         members=tuple(members),
         veto=tuple(veto),
+        text_only_veto=tuple(text_only),
     )

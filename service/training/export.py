@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from ..detector.model_dir import int8_weight_bits
+from ..detector.model_dir import int8_weight_bits, veto_tag
 from ..errors import TrainingError
 from ..evaluation import binomial_interval, fpr_resolvable
 
@@ -450,13 +450,17 @@ def render_panel_card(meta: dict[str, Any]) -> str:
     val = meta.get("validation") or {}
     members = meta.get("members", [])
     versions = meta.get("member_versions", {})
-    veto = meta.get("veto", [])
-    rows = "\n".join(f"| `{m}`{' (veto)' if m in veto else ''} | {versions.get(m, 'n/a')} | "
+    veto, text_only = meta.get("veto", []), meta.get("text_only_veto", [])
+    rows = "\n".join(f"| `{m}`{veto_tag(m, veto, text_only)} | {versions.get(m, 'n/a')} | "
                       f"[card]({m}/{CARD_FILE}) |" for m in members)
     veto_note = "" if not veto else (
         f", the veto member{'s' if len(veto) > 1 else ''} "
         f"{', '.join(f'`{m}`' for m in veto)} left out: a veto member's verdict counts under "
-        "the rule, its score does not, so it can block a verdict but never moves `p_llm`")
+        "the rule, its score does not, so it can block a verdict but never moves `p_llm`"
+        + ("" if not text_only else
+           f"; {', '.join(f'`{m}`' for m in text_only)} only on the text: a large paste from "
+           "outside the task needs every other member at the midpoint of its thresholds to make "
+           "`llm`, not " + ("this one" if len(text_only) == 1 else "these")))
     keys = [("n", "texts"), ("auroc", "AUROC"), ("tpr_at_5pct_fpr", "TPR at 5% FPR"),
             ("llm_verdict_fpr",
              "share of human texts with verdict `llm` (and its 95% upper bound)"),

@@ -57,13 +57,16 @@ def _split_key(meta: dict[str, Any]) -> tuple[Any, ...]:
 
 def build_panel(members: list[tuple[str, Path]], out: Path, *, name: str, version: str,
                 data: list[Path] | None = None, rule: str = PANEL_RULES[0],
-                veto: list[str] | None = None, threads: int | None = None,
+                veto: list[str] | None = None, text_only_veto: list[str] | None = None,
+                threads: int | None = None,
                 cross_fit: dict[str, Any] | None = None,
                 validation: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write a panel directory ``out`` of ``members``; return its metadata.
 
     ``veto`` names members that vote under the rule but are left out of
-    ``p_llm`` (:mod:`service.detector.panel`).
+    ``p_llm`` (:mod:`service.detector.panel`); ``text_only_veto`` names veto
+    members (added to ``veto`` if missing) that the behaviour rules of
+    :mod:`service.signals` leave out, so they hold back verdicts on the text only.
 
     ``cross_fit`` and ``validation`` come from ``train --folds``
     (:func:`~service.training.train._train_fold_panel`): how the fold members
@@ -78,9 +81,11 @@ def build_panel(members: list[tuple[str, Path]], out: Path, *, name: str, versio
     if rule not in PANEL_RULES:
         raise InputError(f"unknown rule {rule!r}; known: {', '.join(PANEL_RULES)}",
                          reason="bad_rule")
-    veto = list(dict.fromkeys(veto or []))
+    text_only = list(dict.fromkeys(text_only_veto or []))
+    veto = list(dict.fromkeys([*(veto or []), *text_only]))
     if not set(veto) <= set(names):
-        raise InputError(f"--veto {', '.join(sorted(set(veto) - set(names)))}: not a member "
+        flag = "--text-only-veto" if set(text_only) - set(names) else "--veto"
+        raise InputError(f"{flag} {', '.join(sorted(set(veto) - set(names)))}: not a member "
                          f"name (members: {', '.join(names)})", reason="bad_member")
     if len(veto) == len(names):
         raise InputError("every member is a veto member; at least one must score",
@@ -113,6 +118,7 @@ def build_panel(members: list[tuple[str, Path]], out: Path, *, name: str, versio
             "rule": rule,
             "members": names,
             **({"veto": veto} if veto else {}),
+            **({"text_only_veto": text_only} if text_only else {}),
             "member_versions": {n: f"{m.get('name')}@{m.get('version')}"
                                 for n, m in zip(names, metas, strict=True)},
         }

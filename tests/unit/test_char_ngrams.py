@@ -180,3 +180,16 @@ def test_a_char_model_as_a_second_veto_can_only_remove_verdicts(
         assert v2.verdict in (v1.verdict, "uncertain")
         assert any(r.startswith("model chars (veto): text score") for r in v2.reasons)
     assert main(["model", "--model", str(tmp_path / "p2")]) == 0
+    # as a text-only veto (`panel --text-only-veto`): the same text verdicts, its own tag
+    p3 = tmp_path / "p3"
+    assert main(["panel", "--member", f"minilm={encoder}", "--member", f"again={encoder}",
+                 "--member", f"chars={char_dir}", "--veto", "again", "--text-only-veto", "chars",
+                 "--out", str(p3), "--version", "3"]) == 0
+    info = load_model_info(p3)
+    assert info.veto == ("again", "chars") and info.text_only_veto == ("chars",)
+    for text, s2, s3 in zip(texts, p2.score(texts), Detector.load(p3).score(texts), strict=True):
+        v2 = decide(text, s2, p2.info, familiarity=False)
+        v3 = decide(text, s3, info, familiarity=False)
+        assert v3.verdict == v2.verdict
+        assert any(r.startswith("model chars (veto, text only): text score") for r in v3.reasons)
+    assert main(["model", "--model", str(p3)]) == 0

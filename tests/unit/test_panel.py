@@ -13,8 +13,8 @@ import pytest
 from service.cli import main
 from service.detector import Detector
 from service.detector.detector import TextScore
-from service.detector.model_dir import (Calibration, Familiarity, ModelInfo, Thresholds,
-                                        load_model_info, logit, mean_logit)
+from service.detector.model_dir import (METADATA_FILE, Calibration, Familiarity, ModelInfo,
+                                        Thresholds, load_model_info, logit, mean_logit)
 from service.errors import InputError, ModelError
 from service.settings import DEFAULT_MODEL_DIR
 from service.signals import Signals, judge, member_below_midpoint
@@ -217,6 +217,49 @@ def test_a_foreign_paste_lowers_every_members_bar_veto_included(
         assert held_by in v.reasons[-1] and v.reasons[-1].endswith("kept uncertain")
     # a single model has no members to hold it back
     assert member_below_midpoint(score.members[0], A) is None
+
+
+TEXT_ONLY_PANEL = replace(VETO_PANEL, text_only_veto=("nonnative",))
+
+
+def test_a_text_only_veto_member_blocks_the_text_verdict_but_not_the_paste_rule() -> None:
+    # the veto member says human: on the text alone it blocks llm, as any veto member
+    score = _veto_score(0.95, 0.85, 0.3)
+    v = decide(PROSE, score, TEXT_ONLY_PANEL)
+    assert v.verdict == "uncertain"
+    assert v.reasons[3].startswith("model nonnative (veto, text only): text score 0.30")
+    # with a large paste from outside the task, only the other members must clear their bar
+    assert member_below_midpoint(score, TEXT_ONLY_PANEL) is None
+    pasted = judge(PROSE, score, TEXT_ONLY_PANEL, FOREIGN_PASTE)
+    assert pasted.verdict == "llm" and pasted.reasons[-1].endswith("uncertain -> llm")
+    # where it is an ordinary veto member, the same paste is held back by it
+    assert judge(PROSE, score, VETO_PANEL, FOREIGN_PASTE).verdict == "uncertain"
+    # a scoring member below its midpoint still holds the paste back
+    held = judge(PROSE, _veto_score(0.55, 0.99, 0.3), TEXT_ONLY_PANEL, FOREIGN_PASTE)
+    assert held.verdict == "uncertain" and "model minilm scores 0.55 < 0.60" in held.reasons[-1]
+
+
+def test_text_only_veto_members_are_written_loaded_and_shown(tmp_path: Path) -> None:
+    src = single_model_dir()
+    out = tmp_path / "panel"
+    meta = build_panel([("a", src), ("b", src), ("v", src), ("w", src)], out, name="quad",
+                       version="q1", veto=["v"], text_only_veto=["w"])
+    assert meta["veto"] == ["v", "w"] and meta["text_only_veto"] == ["w"]
+    info = load_model_info(out)
+    assert info.veto == ("v", "w") and info.text_only_veto == ("w",)
+    assert [m.member_name for m in info.scorers] == ["a", "b"]
+    card = (out / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "| `v` (veto) |" in card and "| `w` (veto, text only) |" in card
+    assert "`w` only on the text" in card
+    with pytest.raises(InputError, match="--text-only-veto x: not a member name"):
+        build_panel([("a", src), ("b", src)], tmp_path / "p2", name="p", version="1",
+                    text_only_veto=["x"])
+    # the metadata may only name veto members as text-only
+    meta = orjson.loads((out / METADATA_FILE).read_bytes())
+    meta["text_only_veto"] = ["a"]
+    (out / METADATA_FILE).write_bytes(orjson.dumps(meta))
+    with pytest.raises(ModelError, match="\"text_only_veto\" lists veto members"):
+        load_model_info(out)
 
 
 def test_a_panel_with_a_veto_member_ranks_texts_as_the_others_do(tmp_path: Path) -> None:
