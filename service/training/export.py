@@ -456,11 +456,11 @@ def render_panel_card(meta: dict[str, Any]) -> str:
     veto_note = "" if not veto else (
         f", the veto member{'s' if len(veto) > 1 else ''} "
         f"{', '.join(f'`{m}`' for m in veto)} left out: a veto member's verdict counts under "
-        "the rule, its score does not, so it can block a verdict but never moves `p_llm`"
-        + ("" if not text_only else
-           f"; {', '.join(f'`{m}`' for m in text_only)} only on the text: a large paste from "
-           "outside the task needs every other member at the midpoint of its thresholds to make "
-           "`llm`, not " + ("this one" if len(text_only) == 1 else "these")))
+        "the rule, its score does not, so it can block a verdict but never moves `p_llm`")
+    text_only_note = "" if not text_only else (
+        f" but the text-only veto member{'s' if len(text_only) > 1 else ''} "
+        f"{', '.join(f'`{m}`' for m in text_only)}, which block{'' if len(text_only) > 1 else 's'}"
+        " verdicts on the text alone,")
     keys = [("n", "texts"), ("auroc", "AUROC"), ("tpr_at_5pct_fpr", "TPR at 5% FPR"),
             ("llm_verdict_fpr",
              "share of human texts with verdict `llm` (and its 95% upper bound)"),
@@ -502,8 +502,9 @@ def render_panel_card(meta: dict[str, Any]) -> str:
             f"thresholds say `llm`, `human` only when every member's say `human`, and "
             f"`uncertain` otherwise; a text too short, not English, or unlike the training "
             f"data of any member gets `uncertain`. A large paste from outside the task "
-            f"(keystroke evidence) turns `uncertain` into `llm` only when every member scores "
-            f"the text at or above the midpoint of its own thresholds. `p_llm` is the sigmoid "
+            f"(keystroke evidence) turns `uncertain` into `llm` only when every member"
+            f"{text_only_note} scores the text at or above the midpoint of its own thresholds. "
+            f"`p_llm` is the sigmoid "
             f"of the mean of the "
             f"members' calibrated logits{veto_note}. Built {meta.get('created_at')} by "
             f"`crowdguard {'train --folds' if cross else 'panel'}`."

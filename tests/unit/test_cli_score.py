@@ -251,6 +251,7 @@ def test_the_recorded_int8_weight_width(quantization, bits):
 
 def test_model_describes_what_it_loaded_and_scores_a_check_text(tmp_path, capsysbinary):
     from service.detector import load_model_info
+    from service.detector.model_dir import CHAR_NGRAMS_KIND, veto_tag
     from service.model_report import CHECK_TEXT
 
     code = main(["model", "--model", str(DEFAULT_MODEL_DIR), "--log-level", "ERROR"])
@@ -266,14 +267,21 @@ def test_model_describes_what_it_loaded_and_scores_a_check_text(tmp_path, capsys
         assert shown["file"] == member.files["cpu"]
         assert shown["file_bytes"] == member.file("cpu").stat().st_size
         assert shown["thresholds"]["llm"] == member.thresholds.llm
-        assert shown["familiarity_threshold"] == member.familiarity.threshold
+        assert shown["familiarity_threshold"] == (
+            None if member.familiarity is None else member.familiarity.threshold)
         assert shown["validation"]["n"] == member.validation["n"]
-        assert shown["int8_weight_bits"] == 7 and shown["providers"] == ["CPUExecutionProvider"]
+        if member.raw.get("kind") == CHAR_NGRAMS_KIND:  # numpy, no ONNX session
+            assert shown["providers"] == [] and "int8_weight_bits" not in shown
+        else:
+            assert shown["int8_weight_bits"] == 7
+            assert shown["providers"] == ["CPUExecutionProvider"]
     files = [f for f in DEFAULT_MODEL_DIR.rglob("*") if f.is_file()]
     assert report["size_bytes"] == sum(f.stat().st_size for f in files)
     assert f"{info.label} loads here (panel, cpu, int8" in err.decode()
     assert report["veto"] == list(info.veto)
-    assert all(f"{name} (veto): " in err.decode() for name in info.veto)
+    assert report["text_only_veto"] == list(info.text_only_veto)
+    assert all(f"{name}{veto_tag(name, info.veto, info.text_only_veto)}: " in err.decode()
+               for name in info.veto)
     # the check text gets what `score` gives it
     check = report["check"]
     _, rows, _ = _score(tmp_path, capsysbinary, orjson.dumps({"text": CHECK_TEXT}), "c.jsonl")

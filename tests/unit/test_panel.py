@@ -250,7 +250,7 @@ def test_text_only_veto_members_are_written_loaded_and_shown(tmp_path: Path) -> 
     assert [m.member_name for m in info.scorers] == ["a", "b"]
     card = (out / "MODEL_CARD.md").read_text(encoding="utf-8")
     assert "| `v` (veto) |" in card and "| `w` (veto, text only) |" in card
-    assert "`w` only on the text" in card
+    assert "every member but the text-only veto member `w`, which blocks verdicts" in card
     with pytest.raises(InputError, match="--text-only-veto x: not a member name"):
         build_panel([("a", src), ("b", src)], tmp_path / "p2", name="p", version="1",
                     text_only_veto=["x"])
