@@ -67,10 +67,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from .detector.model_dir import veto_tag
 from .errors import InputError
 from .schema import parse_time
 from .text import normalize
-from .detector.model_dir import veto_tag
 from .verdict import REPLY_FORMULA_REASON, Verdict, decide
 
 if TYPE_CHECKING:

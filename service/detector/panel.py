@@ -13,7 +13,9 @@ the verdict comes from the members. A *veto* member (``crowdguard panel
 --veto NAME``) votes under the rule but its probability is left out of
 ``p_llm``: it can keep the panel from accusing writing it knows (e.g. English
 by non-native writers, docs/detector-results.md#veto-member) without changing
-how the others rank texts.
+how the others rank texts. A *text-only* veto member (``--text-only-veto NAME``)
+blocks verdicts on the text alone; the keystroke rules of :mod:`service.signals`
+do not wait for it (docs/detector-results.md#default-0110).
 
 :class:`Panel` has the scoring interface of :class:`~service.detector.Detector`
 (``info``, ``score``, ``margins``, ``probabilities``), and
