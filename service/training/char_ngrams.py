@@ -23,7 +23,6 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,7 @@ from ..detector.model_dir import CHAR_NGRAMS_KIND, load_model_info
 from ..errors import InputError, TrainingError
 from .calibrate import calibrate_margins
 from .data import Example, load_dataset
-from .export import write_metadata, write_model_card
+from .export import metadata_header, write_metadata, write_model_card
 from .train import ABSTAIN, LABEL_NAMES, TARGET_FNR, checked_split, dev_version
 
 __all__ = ["CHAR_NGRAMS_BASE", "C_GRID", "MAX_FEATURES", "MAX_CHARS", "MIN_DF",
@@ -168,11 +167,7 @@ def train_char_ngrams(data: list[Path], out: Path, *, seed: int = 13,
     out.mkdir(parents=True, exist_ok=True)
     weights.save(out / WEIGHTS_FILE)
     meta: dict[str, Any] = {
-        "format": 1,
-        "kind": CHAR_NGRAMS_KIND,
-        "name": name,
-        "version": version,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **metadata_header(name, version, CHAR_NGRAMS_KIND),
         "base": {"name": CHAR_NGRAMS_BASE},
         "max_length": MAX_CHARS,
         "labels": list(LABEL_NAMES),

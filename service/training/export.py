@@ -26,7 +26,9 @@ from typing import Any
 
 import orjson
 
-from ..detector.model_dir import int8_weight_bits, veto_tag
+from datetime import datetime, timezone
+
+from ..detector.model_dir import FORMAT, int8_weight_bits, veto_tag
 from ..errors import TrainingError
 from ..evaluation import binomial_interval, fpr_resolvable
 
@@ -42,6 +44,7 @@ __all__ = [
     "expose_features",
     "quantize_int8",
     "save_tokenizer",
+    "metadata_header",
     "write_metadata",
     "render_model_card",
     "write_model_card",
@@ -342,6 +345,14 @@ def save_tokenizer(tokenizer: Any, out_file: Path, max_length: int) -> Path:
     backend.no_padding()
     backend.save(str(out_file))
     return out_file
+
+
+def metadata_header(name: str, version: str, kind: str | None = None) -> dict[str, Any]:
+    """The first keys of every ``crowdguard-model.json`` that train and panel write:
+    format, kind (absent for an encoder model), name, version and the UTC time now."""
+    return {"format": FORMAT, **({"kind": kind} if kind else {}), "name": name,
+            "version": version,
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 
 def write_metadata(out_dir: Path, meta: dict[str, Any]) -> Path:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ import orjson
 from ..detector.model_dir import METADATA_FILE, PANEL_KIND, PANEL_RULES, load_model_info
 from ..errors import InputError, ModelError, TrainingError
 from .data import Example, file_sha256, load_dataset, split_validation
-from .export import CARD_FILE, write_metadata, write_model_card
+from .export import CARD_FILE, metadata_header, write_metadata, write_model_card
 
 __all__ = ["build_panel", "parse_member", "shared_validation"]
 
@@ -110,11 +109,7 @@ def build_panel(members: list[tuple[str, Path]], out: Path, *, name: str, versio
                 if (path / file).is_file():
                     shutil.copy2(path / file, dst / file)
         meta: dict[str, Any] = {
-            "format": 1,
-            "kind": PANEL_KIND,
-            "name": name,
-            "version": version,
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            **metadata_header(name, version, PANEL_KIND),
             "rule": rule,
             "members": names,
             **({"veto": veto} if veto else {}),

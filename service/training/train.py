@@ -39,8 +39,8 @@ from .bases import DEFAULT_BASE, resolve_base
 from .calibrate import CalibrationResult, calibrate, calibrate_margins, held_out_margins
 from .data import Example, load_dataset, split_folds, split_validation
 from .export import (EMBEDDING_BLOCK, FP32_FILE, INT8_FILE, METADATA_FILE, MIN_4BIT_ROWS,
-                     TOKENIZER_FILE, expose_features, export_onnx, quantize_int8, save_tokenizer,
-                     write_metadata, write_model_card)
+                     TOKENIZER_FILE, expose_features, export_onnx, metadata_header, quantize_int8,
+                     save_tokenizer, write_metadata, write_model_card)
 from .familiarity import fit_familiarity, held_out_distances, record_familiarity
 
 __all__ = ["train_model", "finish_model", "refinish_model", "source_weights"]
@@ -702,10 +702,7 @@ def train_model(data: list[Path], out: Path, *, base: str = DEFAULT_BASE, epochs
         training["source_weights"] = {Path(e.source).name: round(w, 4)
                                       for e, w in zip(train, source_weights(train))}
     meta: dict[str, Any] = {
-        "format": 1,
-        "name": name,
-        "version": version,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **metadata_header(name, version),
         "base": resolved.metadata(),
         "max_length": max_length,
         "labels": list(LABEL_NAMES),
